@@ -1,0 +1,80 @@
+//! AGLU against ReLU (and GELU, SiLU for context): one forward + backward of a
+//! `[128, 64, 32, 32]` activation layer on the CPU backend with autodiff.
+//!
+//! Run: `cargo bench --bench activation`. Prints the median of several timed repetitions per
+//! function and each one's ratio to ReLU measured in the same run.
+
+use std::time::{Duration, Instant};
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::activation::{gelu, relu, silu};
+use burn::tensor::{Distribution, Tensor};
+use repro::config::model::LambdaGrad;
+use repro::nn::adaptive_op::{adaptive, AdaptiveKind};
+
+type B = Autodiff<Flex>;
+const SHAPE: [usize; 4] = [128, 64, 32, 32];
+const WARMUP: usize = 2;
+const REPS: usize = 10;
+
+fn main() {
+    let device = Default::default();
+    let x = Tensor::<B, 4>::random(SHAPE, Distribution::Normal(0.0, 1.0), &device);
+    let kappa = Tensor::<B, 4>::full([1, 1, 1, 1], 1.0, &device).require_grad();
+    let lambda = Tensor::<B, 4>::full([1, 1, 1, 1], 0.5, &device).require_grad();
+
+    let aglu = |grad: LambdaGrad| {
+        let (kappa, lambda) = (kappa.clone(), lambda.clone());
+        move |x: Tensor<B, 4>| adaptive(x, kappa.clone(), lambda.clone(), AdaptiveKind::Aglu, grad)
+    };
+    let baseline = median(|| step(&x, relu));
+    println!(
+        "[128,64,32,32] forward+backward on {} threads (median of {REPS}):",
+        rayon_threads()
+    );
+    report("relu", baseline, baseline);
+    report("gelu", median(|| step(&x, gelu)), baseline);
+    report("silu", median(|| step(&x, silu)), baseline);
+    report(
+        "aglu (exact dλ)",
+        median(|| step(&x, aglu(LambdaGrad::Exact))),
+        baseline,
+    );
+    report(
+        "aglu (reference dλ)",
+        median(|| step(&x, aglu(LambdaGrad::Reference))),
+        baseline,
+    );
+}
+
+/// One forward + backward; the loss is a plain sum so the gradient flowing back is ones.
+fn step(x: &Tensor<B, 4>, f: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>) -> Duration {
+    let input = x.clone().detach().require_grad();
+    let start = Instant::now();
+    let grads = f(input.clone()).sum().backward();
+    let dx = input.grad(&grads).expect("tracked");
+    // Reading one value forces any deferred computation to finish inside the timing.
+    let _ = dx.slice([0..1, 0..1, 0..1, 0..1]).into_scalar();
+    start.elapsed()
+}
+
+fn median(mut run: impl FnMut() -> Duration) -> Duration {
+    for _ in 0..WARMUP {
+        run();
+    }
+    let mut times: Vec<Duration> = (0..REPS).map(|_| run()).collect();
+    times.sort();
+    times[REPS / 2]
+}
+
+fn report(name: &str, time: Duration, baseline: Duration) {
+    println!(
+        "  {name:<22} {:>8.1} ms   {:>5.2}x relu",
+        time.as_secs_f64() * 1e3,
+        time.as_secs_f64() / baseline.as_secs_f64()
+    );
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}

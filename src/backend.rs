@@ -1,0 +1,88 @@
+//! Backends and run-time device selection (`--device cpu|cuda:N`).
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The CPU backend (Burn's pure-Rust `flex`).
+pub type Cpu = burn::backend::Flex;
+/// The CPU backend with autodiff, for training.
+pub type CpuTrain = burn::backend::Autodiff<Cpu>;
+
+#[cfg(feature = "cuda")]
+pub type Gpu = burn::backend::Cuda;
+#[cfg(feature = "cuda")]
+pub type GpuTrain = burn::backend::Autodiff<Gpu>;
+
+/// A device named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Cpu,
+    Cuda(usize),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("unknown device '{0}': expected 'cpu' or 'cuda:N'")]
+    Unknown(String),
+    #[error("device '{0}' needs a build with CUDA support: cargo build --release --features cuda")]
+    NoCuda(String),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = DeviceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| DeviceError::Unknown(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => write!(f, "cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// Fails early, before any work, when this build cannot drive the device.
+    pub fn check_available(self) -> Result<Self, DeviceError> {
+        match self {
+            Self::Cuda(_) if !cfg!(feature = "cuda") => Err(DeviceError::NoCuda(self.to_string())),
+            _ => Ok(self),
+        }
+    }
+}
+
+/// Runs `$body` with `$B` bound to the inference backend type and `$device` to its device.
+#[macro_export]
+macro_rules! with_backend {
+    ($spec:expr, |$B:ident, $device:ident| $body:expr) => {{
+        match $spec {
+            $crate::backend::DeviceSpec::Cpu => {
+                type $B = $crate::backend::Cpu;
+                let $device = Default::default();
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::backend::DeviceSpec::Cuda(index) => {
+                type $B = $crate::backend::Gpu;
+                let $device = burn::backend::cuda::CudaDevice::new(index);
+                $body
+            }
+            #[cfg(not(feature = "cuda"))]
+            spec @ $crate::backend::DeviceSpec::Cuda(_) => {
+                return Err($crate::backend::DeviceError::NoCuda(spec.to_string()).into());
+            }
+        }
+    }};
+}

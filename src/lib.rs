@@ -1,0 +1,9 @@
+//! repro — reproduces the experiments of *Adaptive Parametric Activation* (APA and AGLU).
+//!
+//! Data flows one way: config → plan → exec → store → render, with the ML half (nn, data,
+//! train, eval) beneath the trainer. See DESIGN.md for the map.
+
+pub mod backend;
+pub mod config;
+pub mod nn;
+pub mod verify;

@@ -1,0 +1,16 @@
+//! The neural-network half: activations, attention, backbones, classifiers and checkpoint
+//! import. Nothing here knows about manifests or the results store.
+
+pub mod activation;
+pub mod adaptive_op;
+pub mod attention;
+pub mod classifier;
+pub mod conv;
+pub mod import;
+pub mod model;
+pub mod norm;
+pub mod resnet_cifar;
+pub mod resnet_imagenet;
+
+pub use adaptive_op::AdaptiveBackend;
+pub use model::{Family, LearnedParam, Model};

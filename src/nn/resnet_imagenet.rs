@@ -1,0 +1,183 @@
+//! ImageNet ResNets v1.5 (torchvision layout: the stride sits on the 3×3 convolution) with
+//! bottleneck blocks: resnet50/101/152 and resnext50_32x4d.
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::PaddingConfig2d;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use super::activation::Act;
+use super::adaptive_op::AdaptiveBackend;
+use super::attention::Attention;
+use super::classifier::Head;
+use super::conv::{conv, grouped_conv, ConvInit};
+use super::norm::{BatchNorm, BatchNormConfig};
+use crate::config::model::ModelConfig;
+
+const EXPANSION: usize = 4;
+
+/// Depth and grouping of one ImageNet-family network.
+#[derive(Debug, Clone, Copy)]
+pub struct BottleneckLayout {
+    pub blocks: [usize; 4],
+    pub groups: usize,
+    pub width_per_group: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct Downsample<B: Backend> {
+    pub conv: Conv2d<B>,
+    pub bn: BatchNorm<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct Bottleneck<B: Backend> {
+    pub conv1: Conv2d<B>,
+    pub bn1: BatchNorm<B>,
+    pub act1: Act<B>,
+    pub conv2: Conv2d<B>,
+    pub bn2: BatchNorm<B>,
+    pub act2: Act<B>,
+    pub conv3: Conv2d<B>,
+    pub bn3: BatchNorm<B>,
+    pub attention: Attention<B>,
+    pub downsample: Option<Downsample<B>>,
+    pub act3: Act<B>,
+}
+
+impl<B: AdaptiveBackend> Bottleneck<B> {
+    fn new(
+        model: &ModelConfig,
+        layout: &BottleneckLayout,
+        inputs: usize,
+        planes: usize,
+        stride: usize,
+        device: &B::Device,
+    ) -> Self {
+        let width = planes * layout.width_per_group / 64 * layout.groups;
+        let outputs = planes * EXPANSION;
+        let downsample = (stride != 1 || inputs != outputs).then(|| Downsample {
+            conv: conv(inputs, outputs, 1, stride, 0, ConvInit::FanOut, device),
+            bn: BatchNormConfig::new(outputs).init(device),
+        });
+        Self {
+            conv1: conv(inputs, width, 1, 1, 0, ConvInit::FanOut, device),
+            bn1: BatchNormConfig::new(width).init(device),
+            act1: Act::new(model, width, device),
+            conv2: grouped_conv(
+                width,
+                width,
+                3,
+                stride,
+                1,
+                layout.groups,
+                ConvInit::FanOut,
+                device,
+            ),
+            bn2: BatchNormConfig::new(width).init(device),
+            act2: Act::new(model, width, device),
+            conv3: conv(width, outputs, 1, 1, 0, ConvInit::FanOut, device),
+            bn3: BatchNormConfig::new(outputs).init(device),
+            attention: Attention::new(model, outputs, device),
+            downsample,
+            act3: Act::new(model, outputs, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 4> {
+        let out = self.act1.forward(self.bn1.forward(self.conv1.forward(x.clone())));
+        let out = self.act2.forward(self.bn2.forward(self.conv2.forward(out)));
+        let out = self
+            .attention
+            .forward_traced(self.bn3.forward(self.conv3.forward(out)), trace);
+        let identity = match &self.downsample {
+            Some(d) => d.bn.forward(d.conv.forward(x)),
+            None => x,
+        };
+        self.act3.forward(out + identity)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct ImageNetResNet<B: Backend> {
+    pub conv1: Conv2d<B>,
+    pub bn1: BatchNorm<B>,
+    pub act: Act<B>,
+    pub maxpool: MaxPool2d,
+    pub stages: Vec<Vec<Bottleneck<B>>>,
+    pub classifier: Head<B>,
+}
+
+impl<B: AdaptiveBackend> ImageNetResNet<B> {
+    pub fn new(model: &ModelConfig, layout: BottleneckLayout, device: &B::Device) -> Self {
+        let mut inputs = 64;
+        let stages = layout
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(s, &blocks)| {
+                let planes = 64 << s;
+                (0..blocks)
+                    .map(|i| {
+                        let stride = if i == 0 && s > 0 { 2 } else { 1 };
+                        let block = Bottleneck::new(model, &layout, inputs, planes, stride, device);
+                        inputs = planes * EXPANSION;
+                        block
+                    })
+                    .collect()
+            })
+            .collect();
+        Self {
+            conv1: conv(3, 64, 7, 2, 3, ConvInit::FanOut, device),
+            bn1: BatchNormConfig::new(64).init(device),
+            act: Act::new(model, 64, device),
+            maxpool: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            stages,
+            classifier: Head::new(model, 512 * EXPANSION, device),
+        }
+    }
+
+    pub fn features(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 2> {
+        let x = self.act.forward(self.bn1.forward(self.conv1.forward(x)));
+        let mut out = self.maxpool.forward(x);
+        for block in self.stages.iter().flatten() {
+            out = block.forward(out, trace);
+        }
+        let [n, c, _, _] = out.dims();
+        out.mean_dim(3).mean_dim(2).reshape([n, c])
+    }
+
+    pub fn head(&self) -> &Head<B> {
+        &self.classifier
+    }
+
+    pub fn activations(&self) -> Vec<(String, &Act<B>)> {
+        let mut acts = vec![("act".to_string(), &self.act)];
+        for (s, blocks) in self.stages.iter().enumerate() {
+            for (i, b) in blocks.iter().enumerate() {
+                for (j, act) in [&b.act1, &b.act2, &b.act3].into_iter().enumerate() {
+                    acts.push((format!("layer{}.{i}.act{}", s + 1, j + 1), act));
+                }
+            }
+        }
+        acts
+    }
+
+    pub fn attentions(&self) -> Vec<(String, &Attention<B>)> {
+        self.stages
+            .iter()
+            .enumerate()
+            .flat_map(|(s, blocks)| {
+                blocks
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, b)| (format!("layer{}.{i}.attention", s + 1), &b.attention))
+            })
+            .collect()
+    }
+}
