@@ -5,5 +5,8 @@
 
 pub mod backend;
 pub mod config;
+pub mod data;
+pub mod eval;
 pub mod nn;
+pub mod train;
 pub mod verify;

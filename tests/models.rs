@@ -48,7 +48,10 @@ fn every_attention_gate_and_activation_builds_and_runs() {
                     let logits = Model::<Flex>::new(&c, &device).forward(x.clone());
                     assert_eq!(logits.dims(), [2, 5]);
                     let values = logits.into_data().to_vec::<f32>().unwrap();
-                    assert!(values.iter().all(|v| v.is_finite()), "{attention}/{gate}/{activation}/{classifier}");
+                    assert!(
+                        values.iter().all(|v| v.is_finite()),
+                        "{attention}/{gate}/{activation}/{classifier}"
+                    );
                 }
             }
         }
@@ -89,10 +92,21 @@ fn kappa_and_lambda_start_in_their_init_ranges_and_receive_gradients() {
     }
     let x = Tensor::<B, 4>::random([4, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
     let grads = model.forward(x).square().sum().backward();
-    let Model::Cifar(net) = &model else { panic!("resnet8 is a CIFAR network") };
+    let Model::Cifar(net) = &model else {
+        panic!("resnet8 is a CIFAR network")
+    };
     let stem = net.act.adaptive().expect("AGLU stem");
     for param in [&stem.kappa, &stem.lambda] {
-        let g = param.val().grad(&grads).expect("gradient reaches κ/λ").into_data().to_vec::<f32>().unwrap();
-        assert!(g.iter().all(|v| v.is_finite()) && g.iter().any(|v| *v != 0.0), "{g:?}");
+        let g = param
+            .val()
+            .grad(&grads)
+            .expect("gradient reaches κ/λ")
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert!(
+            g.iter().all(|v| v.is_finite()) && g.iter().any(|v| *v != 0.0),
+            "{g:?}"
+        );
     }
 }

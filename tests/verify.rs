@@ -145,3 +145,65 @@ fn unusable_fixtures_are_errors_not_panics() {
         "{err}"
     );
 }
+
+/// No ImageNet-family fixture exists offline (their weights are ~100 MB), so the key mapping
+/// is checked against names read off the reference code (resnet_pytorch.py, cbam.py).
+#[test]
+fn imagenet_family_keys_follow_the_reference_modules() {
+    let cases = [
+        (
+            "{arch: resnet50, num_classes: 10, attention: se, gate: apa, activation: aglu, \
+             attention_layernorm: true, classifier: cosine}",
+            vec![
+                "relu.kappa_param",
+                "layer1.0.unirect3.lambda_param",
+                "layer1.0.se.uniact.kappa_param",
+                "layer1.0.se.norm.weight",
+                "layer1.0.se.excitation.0.weight",
+                "layer1.0.se.excitation.2.weight",
+                "layer1.0.downsample.0.weight",
+                "layer1.0.downsample.1.running_var",
+                "layer4.2.conv3.weight",
+                "fc.weight",
+            ],
+        ),
+        (
+            "{arch: resnext50_32x4d, num_classes: 10, attention: cbam, gate: apa, attention_layernorm: true}",
+            vec![
+                "layer2.0.cbam.ChannelGate.norm.bias",
+                "layer2.0.cbam.ChannelGate.mlp.1.bias",
+                "layer2.0.cbam.ChannelGate.mlp.3.weight",
+                "layer2.0.cbam.ChannelGate.uniact.lambda_param",
+                "layer2.0.cbam.SpatialGate.spatial.conv.weight",
+                "layer2.0.cbam.SpatialGate.spatial.bn.running_mean",
+                "layer2.0.cbam.SpatialGate.uniact.kappa_param",
+                "fc.bias",
+            ],
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let config: ModelConfig = serde_yaml::from_str(yaml).unwrap();
+        let keys = reference_keys(&Model::<Flex>::new(&config, &Default::default()), &config);
+        for key in expected {
+            assert!(keys.iter().any(|k| k == key), "{yaml}: no key {key}");
+        }
+        let ours = [
+            "stages",
+            "act",
+            "attention",
+            "classifier",
+            "gate",
+            "fc1",
+            "fc2",
+            "gamma",
+            "beta",
+        ];
+        for key in &keys {
+            let segments: Vec<&str> = key.split('.').collect();
+            assert!(
+                !ours.iter().any(|o| segments.contains(o)),
+                "untranslated key {key}"
+            );
+        }
+    }
+}

@@ -6,9 +6,11 @@ use burn::module::{Module, Param};
 use burn::nn::{PRelu, PReluConfig};
 use burn::tensor::activation::{gelu, mish, relu, sigmoid, silu};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::Tensor;
 
 use super::adaptive_op::{adaptive, AdaptiveBackend, AdaptiveKind};
+use super::init::param;
+use super::rng;
 use crate::config::model::{Activation, Gate, InitConfig, LambdaGrad, ModelConfig, ParamSharing};
 
 /// Below this λ the APA exponent 1/λ overflows f32 for moderate inputs; the reference
@@ -67,14 +69,7 @@ impl AdaptiveConfig {
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Adaptive<B> {
-        let uniform = |[lo, hi]: [f64; 2]| {
-            let dist = if hi > lo {
-                Distribution::Uniform(lo, hi)
-            } else {
-                Distribution::Uniform(lo, lo)
-            };
-            Param::from_tensor(Tensor::random([self.size], dist, device))
-        };
+        let uniform = |[low, high]: [f64; 2]| param(rng::uniform(self.size, low, high), [self.size], device);
         Adaptive {
             kappa: uniform(self.kappa_init),
             lambda: uniform(self.lambda_init),

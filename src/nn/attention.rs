@@ -4,14 +4,16 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::activation::GateAct;
 use super::adaptive_op::AdaptiveBackend;
+use super::init::linear;
 use super::norm::{BatchNorm, BatchNormConfig};
+use super::rng;
 use crate::config::model::{Attention as AttentionKind, ModelConfig};
 
 /// The attention block chosen by `model.attention` (`none` holds nothing).
@@ -101,9 +103,11 @@ impl<B: AdaptiveBackend> SqueezeExcite<B> {
             norm: model
                 .attention_layernorm
                 .then(|| LayerNormConfig::new(channels).init(device)),
-            fc1: LinearConfig::new(channels, hidden).with_bias(false).init(device),
-            fc2: LinearConfig::new(hidden, channels).with_bias(false).init(device),
-            dropout: DropoutConfig::new(model.attention_dropout).init(),
+            fc1: linear(model, channels, hidden, false, device),
+            fc2: linear(model, hidden, channels, false, device),
+            dropout: Dropout {
+                prob: model.attention_dropout,
+            },
             gate: GateAct::new(model, channels, device),
         }
     }
@@ -140,9 +144,11 @@ impl<B: AdaptiveBackend> ChannelGate<B> {
             norm: model
                 .attention_layernorm
                 .then(|| LayerNormConfig::new(channels).init(device)),
-            fc1: LinearConfig::new(channels, hidden).init(device),
-            fc2: LinearConfig::new(hidden, channels).init(device),
-            dropout: DropoutConfig::new(model.attention_dropout).init(),
+            fc1: linear(model, channels, hidden, true, device),
+            fc2: linear(model, hidden, channels, true, device),
+            dropout: Dropout {
+                prob: model.attention_dropout,
+            },
             gate: GateAct::new(model, channels, device),
         }
     }
@@ -190,5 +196,23 @@ impl<B: AdaptiveBackend> SpatialGate<B> {
     fn weights(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let compressed = Tensor::cat(vec![x.clone().max_dim(1), x.mean_dim(1)], 1);
         self.gate.forward(self.bn.forward(self.conv.forward(compressed)))
+    }
+}
+
+/// Inverted dropout drawing its masks from [`rng`], active only while autodiff is on.
+#[derive(Module, Debug, Clone)]
+pub struct Dropout {
+    prob: f64,
+}
+
+impl Dropout {
+    fn forward<B: Backend>(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        if self.prob == 0.0 || !B::ad_enabled(&x.device()) {
+            return x;
+        }
+        let dims = x.dims();
+        let mask = rng::dropout_mask(dims[0] * dims[1], self.prob);
+        let mask = Tensor::<B, 2>::from_data(burn::tensor::TensorData::new(mask, dims), &x.device());
+        x * mask
     }
 }

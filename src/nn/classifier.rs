@@ -2,10 +2,12 @@
 //! learnable scale.
 
 use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::Tensor;
 
+use super::init::{linear, param};
+use super::rng;
 use crate::config::model::{Classifier, ModelConfig};
 
 #[derive(Module, Debug)]
@@ -19,7 +21,7 @@ impl<B: Backend> Head<B> {
         let classes = model.num_classes;
         match model.classifier {
             Classifier::Linear => Self {
-                linear: Some(LinearConfig::new(features, classes).init(device)),
+                linear: Some(linear(model, features, classes, true, device)),
                 cosine: None,
             },
             Classifier::Cosine | Classifier::LearnableCosine => Self {
@@ -52,15 +54,15 @@ pub struct CosineHead<B: Backend> {
 impl<B: Backend> CosineHead<B> {
     fn new(model: &ModelConfig, features: usize, device: &B::Device) -> Self {
         let bound = 1.0 / (features as f64).sqrt();
-        let weight = Tensor::random(
+        let weight = param(
+            rng::uniform(model.num_classes * features, -bound, bound),
             [model.num_classes, features],
-            Distribution::Uniform(-bound, bound),
             device,
         );
         let scale = (model.classifier == Classifier::LearnableCosine)
             .then(|| Param::from_tensor(Tensor::full([1], 5.0, device)));
         Self {
-            weight: Param::from_tensor(weight),
+            weight,
             scale,
             fixed_scale: model.cosine_scale,
         }

@@ -355,11 +355,13 @@ impl<B: Backend> ModuleMapper<B> for Loader<B> {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let ours = param.val().dims();
-        match self.tensor_for(ours) {
-            Some(tensor) => param.map(|_| tensor),
-            None => param,
-        }
+        let (id, old, mapper) = param.consume();
+        let value = match self.tensor_for(old.dims()) {
+            // Loading must not change which parameters train.
+            Some(tensor) => tensor.set_require_grad(old.is_require_grad()),
+            None => old,
+        };
+        Param::from_mapped_value(id, value, mapper)
     }
 }
 
@@ -399,4 +401,123 @@ impl<B: Backend> burn::module::ModuleVisitor<B> for KeyCollector {
 /// The reference keys of a model, sorted (for `repro inspect` and tests).
 pub fn reference_keys<B: AdaptiveBackend>(model: &Model<B>, config: &ModelConfig) -> Vec<String> {
     KeyCollector::keys(model, config).into_iter().collect()
+}
+
+/// Our model's tensors under the reference key names, as f32: what a checkpoint stores, and
+/// what the reference code can load.
+pub fn export_state_dict<B: AdaptiveBackend>(model: &Model<B>, config: &ModelConfig) -> StateDict {
+    let mut exporter = Exporter {
+        naming: Naming::new(config),
+        path: Vec::new(),
+        state: StateDict::new(),
+        ids: Vec::new(),
+    };
+    model.visit(&mut exporter);
+    exporter.state
+}
+
+/// Reference key of every parameter, by parameter id (to name optimiser state in checkpoints).
+pub fn param_keys<B: AdaptiveBackend>(
+    model: &Model<B>,
+    config: &ModelConfig,
+) -> Vec<(burn::module::ParamId, String)> {
+    let mut exporter = Exporter {
+        naming: Naming::new(config),
+        path: Vec::new(),
+        state: StateDict::new(),
+        ids: Vec::new(),
+    };
+    model.visit(&mut exporter);
+    exporter.ids
+}
+
+struct Exporter {
+    naming: Naming,
+    path: Vec<(String, String)>,
+    state: StateDict,
+    ids: Vec<(burn::module::ParamId, String)>,
+}
+
+impl<B: Backend> burn::module::ModuleVisitor<B> for Exporter {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let key = self.naming.torch_key(&self.path);
+        let value = param.val();
+        let value = match layout_of(&self.path) {
+            Layout::Transposed if D == 2 => {
+                let [a, b] = [value.dims()[0], value.dims()[1]];
+                value.reshape([a, b]).transpose().into_data()
+            }
+            _ => value.into_data(),
+        };
+        self.ids.push((param.id, key.clone()));
+        self.state.insert(key, value.convert::<f32>());
+    }
+}
+
+/// Writes tensors (f32) and string metadata as one safetensors file, atomically: a temporary
+/// file in the same folder, then a rename, so a crash never leaves a half-written file.
+pub fn write_safetensors(
+    path: &Path,
+    state: &StateDict,
+    metadata: std::collections::HashMap<String, String>,
+) -> Result<(), ImportError> {
+    let io = |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = state
+        .iter()
+        .map(|(k, d)| {
+            let values = d.to_vec::<f32>().unwrap_or_default();
+            (
+                k.clone(),
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                d.shape.to_vec(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(k, b, shape)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                .map_err(|e| ImportError::Format {
+                    path: path.to_path_buf(),
+                    format: "safetensors",
+                    reason: e.to_string(),
+                })?;
+            Ok((k.clone(), view))
+        })
+        .collect::<Result<Vec<_>, ImportError>>()?;
+    let data = safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| ImportError::Format {
+        path: path.to_path_buf(),
+        format: "safetensors",
+        reason: e.to_string(),
+    })?;
+    let tmp = path.with_extension("safetensors.tmp");
+    std::fs::write(&tmp, data).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The string metadata of a safetensors file.
+pub fn read_safetensors_metadata(
+    path: &Path,
+) -> Result<std::collections::HashMap<String, String>, ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| ImportError::Format {
+        path: path.to_path_buf(),
+        format: "safetensors",
+        reason: e.to_string(),
+    })?;
+    Ok(meta.metadata().clone().unwrap_or_default())
 }

@@ -5,12 +5,13 @@ pub mod activation;
 pub mod adaptive_op;
 pub mod attention;
 pub mod classifier;
-pub mod conv;
 pub mod import;
+pub mod init;
 pub mod model;
 pub mod norm;
 pub mod resnet_cifar;
 pub mod resnet_imagenet;
+pub mod rng;
 
 pub use adaptive_op::AdaptiveBackend;
 pub use model::{Family, LearnedParam, Model};

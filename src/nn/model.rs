@@ -82,6 +82,13 @@ pub struct LearnedParam {
 }
 
 impl<B: AdaptiveBackend> Model<B> {
+    /// A freshly initialised network; the same `seed` gives the same weights on every backend.
+    pub fn seeded(config: &ModelConfig, seed: u64, device: &B::Device) -> Self {
+        super::rng::seed(seed);
+        Self::new(config, device)
+    }
+
+    /// A network initialised from this thread's generator as it stands (see [`super::rng`]).
     pub fn new(config: &ModelConfig, device: &B::Device) -> Self {
         match (config.arch.cifar_blocks(), config.arch.bottleneck_layout()) {
             (Some(blocks), _) => Model::Cifar(CifarResNet::new(config, blocks, device)),

@@ -72,10 +72,18 @@ impl<B: Backend> BatchNorm<B> {
         let mean = mean.reshape([c]);
         let unbiased = var.clone().detach() * (count as f64 / (count.max(2) - 1) as f64);
         let m = self.momentum;
-        self.running_mean
-            .update(self.running_mean.value_sync() * (1.0 - m) + mean.clone().detach() * m);
-        self.running_var
-            .update(self.running_var.value_sync() * (1.0 - m) + unbiased * m);
+        update(&self.running_mean, |old| {
+            old * (1.0 - m) + mean.clone().detach() * m
+        });
+        update(&self.running_var, |old| old * (1.0 - m) + unbiased * m);
         (mean, var)
     }
+}
+
+/// Updates a running statistic and folds the update in at once. `RunningState` otherwise keeps
+/// the newest value in a per-thread slot until the next `value_sync`, so inference, checkpoints
+/// and every other reader of `value()` would see statistics one batch old.
+fn update<B: Backend>(state: &RunningState<Tensor<B, 1>>, f: impl FnOnce(Tensor<B, 1>) -> Tensor<B, 1>) {
+    state.update(f(state.value_sync()));
+    state.value_sync();
 }

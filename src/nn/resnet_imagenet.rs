@@ -12,7 +12,7 @@ use super::activation::Act;
 use super::adaptive_op::AdaptiveBackend;
 use super::attention::Attention;
 use super::classifier::Head;
-use super::conv::{conv, grouped_conv, ConvInit};
+use super::init::{conv, grouped_conv, ConvInit};
 use super::norm::{BatchNorm, BatchNormConfig};
 use crate::config::model::ModelConfig;
 

@@ -1,0 +1,184 @@
+//! Fetching and installing dataset archives. The cache is only ever in one of two states,
+//! absent or complete: downloads go to a temporary file, are checked against the published md5,
+//! are extracted into a temporary folder and only then renamed into place.
+
+use super::error::DataError;
+use indicatif::{ProgressBar, ProgressStyle};
+use md5::{Digest, Md5};
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// One published archive: where to get it, its checksum and the folder it unpacks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveSpec {
+    pub url: String,
+    /// Lower-case hex md5 of the archive.
+    pub md5: String,
+    /// Archive file name below the data root.
+    pub file_name: String,
+    /// Top-level folder inside the archive (and below the data root once installed).
+    pub folder: String,
+    /// Human-readable name for messages.
+    pub what: String,
+}
+
+/// Makes `root/spec.folder` exist: uses it if present, else installs `root/spec.file_name` if
+/// that archive is present, else downloads the archive (when allowed) and installs it.
+pub fn ensure_archive(root: &Path, spec: &ArchiveSpec, download: bool) -> Result<PathBuf, DataError> {
+    let folder = root.join(&spec.folder);
+    if folder.is_dir() {
+        return Ok(folder);
+    }
+    std::fs::create_dir_all(root).map_err(|e| DataError::io(root, e))?;
+    let archive = root.join(&spec.file_name);
+    if !archive.is_file() {
+        let missing = |reason: String| DataError::Missing {
+            what: spec.what.clone(),
+            expected: folder.clone(),
+            archive: archive.clone(),
+            url: spec.url.clone(),
+            reason,
+        };
+        if !download {
+            return Err(missing("downloading is disabled (data.download: false)".into()));
+        }
+        download_verified(&spec.url, &spec.md5, &archive).map_err(|e| match e {
+            DataError::Network { reason, .. } => missing(format!("download failed: {reason}")),
+            other => other,
+        })?;
+    }
+    install_archive(&archive, &spec.md5, root, &spec.folder)?;
+    Ok(folder)
+}
+
+/// Lower-case hex md5 of a file.
+pub fn md5_file(path: &Path) -> Result<String, DataError> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| DataError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn verify_md5(path: &Path, expected: &str) -> Result<(), DataError> {
+    let actual = md5_file(path)?;
+    if actual.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(DataError::Checksum {
+            path: path.to_path_buf(),
+            expected: expected.to_string(),
+            actual,
+        })
+    }
+}
+
+/// A sibling path unique to this process, so concurrent runs never share a partial file.
+fn temp_sibling(path: &Path, tag: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
+}
+
+/// Removes a temporary path on drop unless it was kept, so errors never leave debris.
+struct TempGuard(Option<PathBuf>);
+
+impl TempGuard {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            // Best effort: the path may be a file or a folder, or never have been created.
+            let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+        }
+    }
+}
+
+/// Downloads `url` to `dest` through a temporary file, with a progress bar, and renames it into
+/// place only when its md5 matches.
+pub fn download_verified(url: &str, md5: &str, dest: &Path) -> Result<(), DataError> {
+    let tmp = temp_sibling(dest, "part");
+    let guard = TempGuard(Some(tmp.clone()));
+    let response = ureq::get(url)
+        .timeout(std::time::Duration::from_secs(60))
+        .call()
+        .map_err(|e| DataError::Network {
+            url: url.to_string(),
+            reason: network_reason(e),
+        })?;
+    let total = response
+        .header("Content-Length")
+        .and_then(|v| v.parse::<u64>().ok());
+    let bar = total.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(url.to_string());
+    let mut reader = bar.wrap_read(response.into_reader());
+    let mut file = File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+    std::io::copy(&mut reader, &mut file).map_err(|e| DataError::io(&tmp, e))?;
+    file.flush().map_err(|e| DataError::io(&tmp, e))?;
+    bar.finish();
+    verify_md5(&tmp, md5)?;
+    std::fs::rename(&tmp, dest).map_err(|e| DataError::io(dest, e))?;
+    guard.keep();
+    Ok(())
+}
+
+/// ureq repeats the URL in its message; keep only the cause.
+fn network_reason(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Status(code, _) => format!("HTTP status {code}"),
+        ureq::Error::Transport(t) => t
+            .message()
+            .map_or_else(|| t.kind().to_string(), |m| format!("{}: {m}", t.kind())),
+    }
+}
+
+/// Verifies `archive` against `md5`, extracts it into a temporary folder below `root` and
+/// renames its top-level `folder` to `root/folder`.
+pub fn install_archive(archive: &Path, md5: &str, root: &Path, folder: &str) -> Result<(), DataError> {
+    verify_md5(archive, md5)?;
+    let staging = temp_sibling(&root.join(folder), "extract");
+    let guard = TempGuard(Some(staging.clone()));
+    std::fs::create_dir_all(&staging).map_err(|e| DataError::io(&staging, e))?;
+    let file = File::open(archive).map_err(|e| DataError::io(archive, e))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
+    // `unpack` refuses entries that would land outside `staging`.
+    tar.unpack(&staging).map_err(|e| DataError::Format {
+        path: archive.to_path_buf(),
+        what: "tar.gz",
+        reason: e.to_string(),
+    })?;
+    let extracted = staging.join(folder);
+    if !extracted.is_dir() {
+        return Err(DataError::Format {
+            path: archive.to_path_buf(),
+            what: "tar.gz",
+            reason: format!("archive has no top-level folder '{folder}'"),
+        });
+    }
+    let target = root.join(folder);
+    std::fs::rename(&extracted, &target).map_err(|e| DataError::io(&target, e))?;
+    drop(guard);
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! The one error type of the data half. Every variant names the file (and line, where there is
+//! one) so a user can fix the input without reading code.
+
+use std::path::PathBuf;
+
+/// Errors from reading, fetching or preparing data.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A dataset file exists but does not have the expected layout.
+    #[error("{path}: not a valid {what} file: {reason}")]
+    Format {
+        path: PathBuf,
+        what: &'static str,
+        reason: String,
+    },
+    /// A split-list line is malformed.
+    #[error("{file}:{line}: {reason}")]
+    SplitLine {
+        file: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    /// A split-list file has no entries.
+    #[error("{file}: split file has no entries")]
+    EmptySplit { file: PathBuf },
+    /// A label is outside the dataset's class range.
+    #[error("{file}:{line}: label {label} is outside 0..{num_classes}")]
+    LabelOutOfRange {
+        file: PathBuf,
+        line: usize,
+        label: i64,
+        num_classes: usize,
+    },
+    /// A split-list path is absolute or climbs out of the image root.
+    #[error("{file}:{line}: path {path:?} escapes the image root (absolute or contains '..')")]
+    PathEscapesRoot {
+        file: PathBuf,
+        line: usize,
+        path: String,
+    },
+    /// An image file could not be decoded.
+    #[error("{image} (from {file}:{line}): cannot decode image: {reason}")]
+    Decode {
+        image: PathBuf,
+        file: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    /// Dataset files are absent and could not be fetched.
+    #[error(
+        "{what} not found at {expected} ({reason}); \
+         download {url} yourself and put it at {archive} (or extract it there so that {expected} exists)"
+    )]
+    Missing {
+        what: String,
+        expected: PathBuf,
+        archive: PathBuf,
+        url: String,
+        reason: String,
+    },
+    /// A download could not be completed.
+    #[error("cannot fetch {url}: {reason}")]
+    Network { url: String, reason: String },
+    /// A downloaded or supplied archive does not have the published checksum.
+    #[error("{path}: md5 {actual} does not match the expected {expected}")]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    /// A data worker thread panicked (a bug, reported instead of silently ending the epoch).
+    #[error("data loader worker panicked: {0}")]
+    WorkerPanicked(String),
+    /// The configuration cannot be served by the data half.
+    #[error("data config: {0}")]
+    Config(String),
+}
+
+impl DataError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Evaluation: metrics on logits, and the summary a run reports.
+
+pub mod metrics;
+pub mod report;
