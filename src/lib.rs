@@ -4,9 +4,14 @@
 //! train, eval) beneath the trainer. See DESIGN.md for the map.
 
 pub mod backend;
+pub mod cli;
 pub mod config;
 pub mod data;
 pub mod eval;
+pub mod exec;
 pub mod nn;
+pub mod plan;
+pub mod result;
+pub mod store;
 pub mod train;
 pub mod verify;

@@ -87,3 +87,40 @@ fn verify_exits_1_when_logits_differ() {
     assert_eq!(report["passed"], false);
     assert!(report["max_abs_diff"].as_f64().unwrap() > 0.99);
 }
+
+#[test]
+fn a_real_tiny_run_goes_through_the_executor_into_the_store() {
+    let dir = std::env::temp_dir().join(format!("repro-cli-real-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("experiments")).unwrap();
+    std::fs::write(
+        dir.join("experiments/real.yaml"),
+        "id: real\ntitle: one real run\n\
+         base:\n  model: { arch: resnet8, num_classes: 4, activation: aglu }\n\
+         \x20 data: { dataset: synthetic_lt, classes: 4, image_size: 8, train_per_class_max: 20, test_per_class: 5 }\n\
+         \x20 train: { epochs: 2, batch_size: 16, lr: 0.05, schedule: { warmup_epochs: 1 } }\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_repro"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["run", "real"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = run(&["status", "real", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let the_run = &status["runs"][0];
+    assert_eq!(the_run["state"], "done", "{status}");
+    let top1 = the_run["metrics"]["test"]["top1"]
+        .as_f64()
+        .expect("test top-1 stored");
+    assert!((0.0..=100.0).contains(&top1));
+    let show = run(&["show", the_run["run"].as_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(shown.contains("learned act.kappa"), "AGLU's κ is stored: {shown}");
+    assert!(dir.join("results/repro.sqlite").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -55,15 +55,16 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
 
     let cancel = Arc::new(AtomicBool::new(false));
     let stop = cancel.clone();
+    let stop_after_two = move |m: &repro::train::EpochMetrics| {
+        if m.epoch == 2 {
+            stop.store(true, Ordering::Relaxed);
+        }
+    };
     let first = TrainContext {
         out_dir: Some(dir.clone()),
         resume: true,
         cancel: Some(cancel),
-        on_epoch: Some(Arc::new(move |m| {
-            if m.epoch == 2 {
-                stop.store(true, Ordering::Relaxed);
-            }
-        })),
+        on_epoch: Some(&stop_after_two),
         ..TrainContext::default()
     };
     match train::<B>(&run, &first, &Default::default()) {

@@ -1,14 +1,22 @@
-//! Run-config types (serde). The `model:` section is a contract shared with `repro verify`
-//! fixtures and manifests.
+//! Manifests and run configs: schema, layering, validation. The `model:` section is a contract
+//! shared with `repro verify` fixtures; `data`, `train` and `eval` are the ML half's sections.
 
 pub mod data;
+pub mod error;
 pub mod eval;
+pub mod layers;
+pub mod load;
+pub mod manifest;
 pub mod model;
 pub mod run;
 pub mod train;
 
 pub use data::DataConfig;
+pub use error::ConfigError;
 pub use eval::EvalConfig;
+pub use layers::{Layer, Overrides};
+pub use load::{find_manifest, load_manifest, LoadedManifest, ManifestKind};
+pub use manifest::Manifest;
 pub use model::ModelConfig;
 pub use run::RunConfig;
 pub use train::TrainConfig;

@@ -1,6 +1,7 @@
 //! A fully resolved run: everything that defines one training run and its evaluation.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{DataConfig, EvalConfig, ModelConfig, TrainConfig};
 use crate::config::eval::ReportEpoch;
@@ -13,21 +14,54 @@ pub struct RunConfig {
     pub train: TrainConfig,
     pub eval: EvalConfig,
     pub seed: u64,
+    /// Test-only switch: when present, the executor uses the fake trainer. Skipped when absent so
+    /// it never changes the id of a real run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fake: Option<FakeConfig>,
+}
+
+/// Top-level sections of a run config; anything else is an unknown key.
+pub const SECTIONS: [&str; 6] = ["model", "data", "train", "eval", "seed", "fake"];
+
+/// Behaviour of the fake trainer (tests and the kill -9 checks drive it through manifests).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FakeConfig {
+    pub epochs: u32,
+    pub sleep_ms: u64,
+    /// Fail with this message (on every attempt unless `fail_attempts` limits it).
+    pub fail: Option<String>,
+    /// Fail only on the first N attempts, so `--retry-failed` can succeed.
+    pub fail_attempts: Option<u32>,
+    /// Finish as diverged with this reason.
+    pub diverge: Option<String>,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            sleep_ms: 0,
+            fail: None,
+            fail_attempts: None,
+            diverge: None,
+        }
+    }
 }
 
 /// A combination of values that parse but cannot run, named by its key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {reason}")]
-pub struct ConfigError {
+pub struct InvalidRun {
     pub key: String,
     pub reason: String,
 }
 
 impl RunConfig {
     /// Cross-section checks run before any work.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), InvalidRun> {
         let err = |key: &str, reason: String| {
-            Err(ConfigError {
+            Err(InvalidRun {
                 key: key.into(),
                 reason,
             })
@@ -74,5 +108,33 @@ impl RunConfig {
             return err("eval.ece_bins", "must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+impl RunConfig {
+    /// Canonical JSON: object keys sorted at every level, no whitespace. Sorted explicitly
+    /// because another crate in the build may turn on serde_json's `preserve_order`.
+    pub fn canonical_json(&self) -> String {
+        let value = serde_json::to_value(self).expect("a RunConfig always serialises");
+        sorted(value).to_string()
+    }
+}
+
+/// Reads a value by dotted path from a serialised config; code that must keep working when
+/// sections become typed structs reads config values this way.
+pub fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.')
+        .try_fold(value, |v, key| v.as_object().and_then(|m| m.get(key)))
+}
+
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
     }
 }

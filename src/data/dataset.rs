@@ -119,8 +119,8 @@ pub fn load_dataset(cfg: &DataConfig) -> Result<Dataset, DataError> {
     }
 }
 
-fn synthetic(cfg: &DataConfig) -> Dataset {
-    let spec = SyntheticSpec {
+fn synthetic_spec(cfg: &DataConfig) -> SyntheticSpec {
+    SyntheticSpec {
         classes: cfg.num_classes(),
         image_size: cfg.resolved_image_size(),
         train_per_class_max: cfg.train_per_class_max,
@@ -128,7 +128,32 @@ fn synthetic(cfg: &DataConfig) -> Dataset {
         imbalance: cfg.imbalance,
         profile: cfg.imbalance_profile,
         seed: cfg.synthetic_seed,
+    }
+}
+
+/// Training images per epoch a config will have, without reading any file: exact for the
+/// synthetic and CIFAR sources, the published split sizes for the split-list datasets (for
+/// `repro plan`'s cost estimate).
+pub fn train_size(cfg: &DataConfig) -> usize {
+    let long_tailed = |head: f64| {
+        crate::data::cifar_lt::class_counts(head, cfg.num_classes(), cfg.imb_factor(), cfg.imbalance_profile)
+            .iter()
+            .sum()
     };
+    match cfg.dataset {
+        DatasetKind::SyntheticLt => synthetic_spec(cfg).train_counts().iter().sum(),
+        DatasetKind::Cifar10 | DatasetKind::Cifar100 => 50_000,
+        DatasetKind::Cifar10Lt => long_tailed(5_000.0),
+        DatasetKind::Cifar100Lt => long_tailed(500.0),
+        DatasetKind::ImagenetLt => 115_846,
+        DatasetKind::PlacesLt => 62_500,
+        DatasetKind::Inat2018 => 437_513,
+        DatasetKind::Imagenet => 1_281_167,
+    }
+}
+
+fn synthetic(cfg: &DataConfig) -> Dataset {
+    let spec = synthetic_spec(cfg);
     let side = spec.image_size;
     let (train, test) = rayon::join(|| spec.train(), || spec.test());
     Dataset {

@@ -18,7 +18,7 @@ pub mod seed;
 pub mod split_list;
 pub mod synthetic;
 
-pub use dataset::{load_dataset, Dataset, Split, SplitKind, Storage};
+pub use dataset::{load_dataset, train_size, Dataset, Split, SplitKind, Storage};
 pub use error::DataError;
 pub use groups::{Group, GroupThresholds};
 pub use loader::{Batch, BatchIter, Loader};

@@ -19,7 +19,7 @@ use super::loss::{Loss, Targets};
 use super::schedule::LrSchedule;
 use super::sgd::Sgd;
 use crate::config::eval::ReportEpoch;
-use crate::config::run::ConfigError;
+use crate::config::run::InvalidRun;
 use crate::config::RunConfig;
 use crate::data::{load_dataset, Batch, DataError, Dataset, GroupThresholds, Loader, SplitKind};
 use crate::eval::report::{evaluate, EvalReport};
@@ -28,7 +28,7 @@ use crate::nn::{AdaptiveBackend, LearnedParam, Model};
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("invalid run config: {0}")]
-    Config(#[from] ConfigError),
+    Config(#[from] InvalidRun),
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
@@ -40,11 +40,11 @@ pub enum TrainError {
 }
 
 /// Called with each finished epoch's metrics (the executor records them as they come).
-pub type EpochCallback = Arc<dyn Fn(&EpochMetrics) + Send + Sync>;
+pub type EpochCallback<'a> = &'a (dyn Fn(&EpochMetrics) + Sync);
 
 /// Where a run keeps its files, and how it reports progress.
 #[derive(Clone, Default)]
-pub struct TrainContext {
+pub struct TrainContext<'a> {
     /// Folder for checkpoints; `None` trains without checkpoints.
     pub out_dir: Option<PathBuf>,
     /// Continue from `out_dir`'s checkpoint when there is one.
@@ -53,7 +53,7 @@ pub struct TrainContext {
     pub progress: bool,
     /// Set from another thread (Ctrl-C) to stop after the current batch.
     pub cancel: Option<Arc<AtomicBool>>,
-    pub on_epoch: Option<EpochCallback>,
+    pub on_epoch: Option<EpochCallback<'a>>,
 }
 
 /// How a run ended.
@@ -112,7 +112,7 @@ impl From<LearnedParam> for LearnedParamValue {
 }
 
 /// Trains and evaluates one run on backend `B` (with autodiff).
-pub fn train<B>(run: &RunConfig, ctx: &TrainContext, device: &B::Device) -> Result<RunResult, TrainError>
+pub fn train<B>(run: &RunConfig, ctx: &TrainContext<'_>, device: &B::Device) -> Result<RunResult, TrainError>
 where
     B: AutodiffBackend + AdaptiveBackend,
     B::InnerBackend: AdaptiveBackend,

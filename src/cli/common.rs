@@ -1,0 +1,69 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::load::ManifestKind;
+use crate::config::{find_manifest, LoadedManifest, Overrides};
+use crate::plan::{expand, Plan};
+use crate::store::{Store, DEFAULT_DB};
+
+#[derive(Debug, Clone, Args)]
+pub struct ManifestArgs {
+    /// Manifest id (file stem or `id:`), or a path to a .yaml file
+    pub name: String,
+    #[command(flatten)]
+    pub opts: ManifestOpts,
+}
+
+/// How a manifest is resolved: everything but its name.
+#[derive(Debug, Clone, Args)]
+pub struct ManifestOpts {
+    /// Named overlay: paper (default), cpu, smoke, or any the manifest defines
+    #[arg(long, default_value = crate::config::manifest::PAPER_PROFILE)]
+    pub profile: String,
+    /// Override a config key for every run (highest precedence), e.g. --set train.epochs=2
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Folder holding the manifests (sweeps in its sweeps/ subfolder)
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArg {
+    /// Results database (sqlite://PATH or a path)
+    #[arg(long, default_value = DEFAULT_DB)]
+    pub db: String,
+}
+
+impl DbArg {
+    pub fn open(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(&self.db)?)
+    }
+}
+
+impl ManifestOpts {
+    pub fn overrides(&self) -> anyhow::Result<Overrides> {
+        Ok(Overrides::from_env_and_sets(&self.set)?)
+    }
+
+    /// Loads, validates and expands; any input error surfaces here, before the store is touched.
+    pub fn plan(&self, name: &str, kind: ManifestKind) -> anyhow::Result<(LoadedManifest, Plan)> {
+        let m = find_manifest(&self.experiments, name, kind)?;
+        let plan = expand(&m, &self.profile, &self.overrides()?)?;
+        Ok((m, plan))
+    }
+}
+
+impl ManifestArgs {
+    pub fn plan(&self, kind: ManifestKind) -> anyhow::Result<(LoadedManifest, Plan)> {
+        self.opts.plan(&self.name, kind)
+    }
+}
+
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub use crate::plan::labels_text;

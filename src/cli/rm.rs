@@ -1,0 +1,78 @@
+//! `repro rm`: delete runs and their dependants, after confirmation.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::Args;
+
+use super::common::DbArg;
+use crate::config::ConfigError;
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Run ids (unique prefixes are enough)
+    pub runs: Vec<String>,
+    /// Instead: every run of this manifest id (under --profile)
+    #[arg(long)]
+    pub manifest: Option<String>,
+    #[arg(long, default_value = crate::config::manifest::PAPER_PROFILE)]
+    pub profile: String,
+    /// With --manifest: only runs in this status (e.g. failed)
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Do not ask
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+pub fn cmd_rm(args: RmArgs) -> anyhow::Result<()> {
+    if args.runs.is_empty() == args.manifest.is_none() {
+        return Err(ConfigError::Usage("give run ids or --manifest, not both".into()).into());
+    }
+    let store = args.db.open()?;
+    let ids: Vec<String> = match &args.manifest {
+        Some(manifest) => store
+            .manifest_runs(manifest, &args.profile)?
+            .into_iter()
+            .filter(|r| args.status.as_deref().is_none_or(|s| r.status.as_str() == s))
+            .map(|r| r.run_id)
+            .collect(),
+        None => args
+            .runs
+            .iter()
+            .map(|p| store.resolve_prefix(p))
+            .collect::<Result<_, _>>()?,
+    };
+    if ids.is_empty() {
+        println!("nothing to remove");
+        return Ok(());
+    }
+    if !args.yes
+        && !confirm(&format!(
+            "remove {} runs and every run that depends on them?",
+            ids.len()
+        ))?
+    {
+        println!("nothing removed");
+        return Ok(());
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let removed = store.remove(&refs)?;
+    println!("removed {} runs", removed.len());
+    Ok(())
+}
+
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(ConfigError::Usage(
+            "refusing to delete without a terminal to confirm on; pass --yes".into(),
+        )
+        .into());
+    }
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -1,0 +1,387 @@
+//! Finding manifests on disk, parsing them, and checking their cross-references before any work.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::error::ConfigError;
+use super::manifest::{Manifest, TableSpec, PAPER_PROFILE};
+use super::run::RunConfig;
+
+/// Which folder(s) to search: paper tables live in experiments/, named sweeps in
+/// experiments/sweeps/.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestKind {
+    Table,
+    Sweep,
+    Any,
+}
+
+/// A parsed, validated manifest and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedManifest {
+    pub path: PathBuf,
+    pub text: String,
+    pub manifest: Manifest,
+}
+
+impl LoadedManifest {
+    pub fn source(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Best-effort line of the first `needle:` key, for errors serde cannot locate.
+    pub fn line_of(&self, needle: &str) -> Option<usize> {
+        line_of(&self.text, needle)
+    }
+
+    pub fn error(&self, needle: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::in_file(&self.path, self.line_of(needle), message)
+    }
+}
+
+/// The line of `needle` used as a key, else of the first line naming it at all.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    let key = format!("{needle}:");
+    let as_key = |l: &str| {
+        let t = l.trim_start().trim_start_matches("- ");
+        t.starts_with(&key) || l.contains(&format!(" {key}")) || l.contains(&format!("{{{key}"))
+    };
+    let as_word = |l: &str| {
+        l.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '-'))
+            .any(|w| w == needle)
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .iter()
+        .position(|l| as_key(l))
+        .or_else(|| lines.iter().position(|l| as_word(l)))
+        .map(|i| i + 1)
+}
+
+fn dirs_for(root: &Path, kind: ManifestKind) -> Vec<PathBuf> {
+    match kind {
+        ManifestKind::Table => vec![root.to_path_buf()],
+        ManifestKind::Sweep => vec![root.join("sweeps")],
+        ManifestKind::Any => vec![root.to_path_buf(), root.join("sweeps")],
+    }
+}
+
+/// Every manifest file under `root` of the given kind, sorted by path.
+pub fn manifest_files(root: &Path, kind: ManifestKind) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = dirs_for(root, kind)
+        .into_iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Finds a manifest by id (or by file path) and loads it.
+pub fn find_manifest(root: &Path, name: &str, kind: ManifestKind) -> Result<LoadedManifest, ConfigError> {
+    let as_path = Path::new(name);
+    if as_path.extension().is_some() && as_path.is_file() {
+        return load_manifest(as_path);
+    }
+    for file in manifest_files(root, kind) {
+        if file.file_stem().and_then(|s| s.to_str()) == Some(name) {
+            return load_manifest(&file);
+        }
+    }
+    // A file may be named differently from its id.
+    for file in manifest_files(root, kind) {
+        if let Ok(loaded) = load_manifest(&file) {
+            if loaded.manifest.id == name {
+                return Ok(loaded);
+            }
+        }
+    }
+    let wherein = dirs_for(root, kind)
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ConfigError::Usage(format!("no manifest `{name}` in {wherein}")))
+}
+
+pub fn load_manifest(path: &Path) -> Result<LoadedManifest, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let manifest: Manifest = serde_yaml::from_str(&text).map_err(|e| {
+        let message = e.to_string();
+        // Errors raised inside a fragment carry the fragment's position; the offending key
+        // itself, when the message names it, is usually more precise.
+        let line = backticked(&message)
+            .and_then(|name| line_of(&text, name))
+            .or_else(|| e.location().map(|l| l.line()));
+        ConfigError::in_file(path, line, message)
+    })?;
+    let loaded = LoadedManifest {
+        path: path.to_path_buf(),
+        text,
+        manifest,
+    };
+    validate(&loaded)?;
+    Ok(loaded)
+}
+
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+/// Cross-reference checks that serde cannot do.
+pub fn validate(m: &LoadedManifest) -> Result<(), ConfigError> {
+    let man = &m.manifest;
+    if man.seeds.is_empty() {
+        return Err(m.error("seeds", "`seeds` must not be empty"));
+    }
+    validate_axes(m)?;
+    validate_stages(m)?;
+    for (name, profile) in &man.profiles {
+        if profile.seeds.as_ref().is_some_and(Vec::is_empty) {
+            return Err(m.error(name, format!("profile `{name}`: `seeds` must not be empty")));
+        }
+        for stage in profile.stages.keys() {
+            if !man.stage_defs().contains_key(stage) {
+                return Err(m.error(
+                    stage,
+                    format!("profile `{name}` overlays unknown stage `{stage}`"),
+                ));
+            }
+        }
+    }
+    if let Some(table) = &man.table {
+        validate_table(m, table)?;
+    }
+    Ok(())
+}
+
+fn validate_axes(m: &LoadedManifest) -> Result<(), ConfigError> {
+    let defaults = serde_json::to_value(RunConfig::default()).expect("defaults serialise");
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, axis) in &m.manifest.axes {
+        for target in axis.targets() {
+            if let Some(other) = owner.insert(target, name) {
+                return Err(m.error(name, format!("axes `{other}` and `{name}` both set `{target}`")));
+            }
+        }
+        let err = |msg: String| m.error(name, format!("axis `{name}`: {msg}"));
+        if axis.key.is_some() != axis.keys.is_empty() {
+            return Err(err("give exactly one of `key` or `keys`".into()));
+        }
+        if axis.values.is_empty() {
+            return Err(err("`values` must not be empty".into()));
+        }
+        if !axis.labels.is_empty() && axis.labels.len() != axis.values.len() {
+            return Err(err(format!(
+                "{} labels for {} values",
+                axis.labels.len(),
+                axis.values.len()
+            )));
+        }
+        for target in axis.targets() {
+            if !is_known_target(&defaults, target) {
+                return Err(err(format!("unknown config key `{target}`")));
+            }
+        }
+        if axis.key.is_none() {
+            let arity = axis.keys.len();
+            if let Some(bad) = axis
+                .values
+                .iter()
+                .find(|v| v.as_array().map(Vec::len) != Some(arity))
+            {
+                return Err(err(format!(
+                    "value {bad} is not a list of {arity} items (one per key)"
+                )));
+            }
+        }
+        let labels: BTreeSet<String> = (0..axis.values.len()).map(|i| axis.label(i)).collect();
+        if labels.len() != axis.values.len() {
+            return Err(err("two values have the same label".into()));
+        }
+    }
+    Ok(())
+}
+
+/// A target is known when the path exists in the serialised defaults, or runs into a
+/// free-form section (an empty object there), e.g. `train.lr` while `train` is untyped.
+pub fn is_known_target(defaults: &Value, path: &str) -> bool {
+    let mut parts = path.split('.');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    if !super::run::SECTIONS.contains(&first) {
+        return false;
+    }
+    let mut node = defaults.get(first);
+    for part in parts {
+        match node {
+            // Optional sections (`fake`, `data.rand_augment`) are absent or null by default; the
+            // typed deserialisation of the merged config checks their keys.
+            None | Some(Value::Null) => return true,
+            Some(Value::Object(map)) if map.is_empty() => return true,
+            Some(Value::Object(map)) => node = map.get(part),
+            Some(_) => return false,
+        }
+        if node.is_none() {
+            return false;
+        }
+    }
+    true
+}
+
+fn validate_stages(m: &LoadedManifest) -> Result<(), ConfigError> {
+    let stages = m.manifest.stage_defs();
+    for (name, stage) in &stages {
+        for need in &stage.needs {
+            if !stages.contains_key(need) {
+                return Err(m.error(name, format!("stage `{name}` needs unknown stage `{need}`")));
+            }
+        }
+    }
+    stage_order(&stages.iter().map(|(k, v)| (k.clone(), v.needs.clone())).collect())
+        .map(|_| ())
+        .map_err(|cycle| {
+            m.error(
+                &cycle,
+                format!("stage dependencies form a cycle through `{cycle}`"),
+            )
+        })
+}
+
+/// Stages in dependency order (parents first); Err names a stage on a cycle.
+pub fn stage_order(needs: &BTreeMap<String, Vec<String>>) -> Result<Vec<String>, String> {
+    let mut order = Vec::new();
+    let mut done = BTreeSet::new();
+    while order.len() < needs.len() {
+        let ready: Vec<&String> = needs
+            .iter()
+            .filter(|(name, deps)| !done.contains(*name) && deps.iter().all(|d| done.contains(d)))
+            .map(|(name, _)| name)
+            .collect();
+        if ready.is_empty() {
+            let stuck = needs
+                .keys()
+                .find(|n| !done.contains(*n))
+                .expect("some stage left");
+            return Err(stuck.clone());
+        }
+        for name in ready {
+            done.insert(name.clone());
+            order.push(name.clone());
+        }
+    }
+    Ok(order)
+}
+
+fn validate_table(m: &LoadedManifest, table: &TableSpec) -> Result<(), ConfigError> {
+    let man = &m.manifest;
+    let mut used = BTreeSet::new();
+    for axis in table.rows.names().into_iter().chain(table.column_axis.as_deref()) {
+        if !man.axes.contains_key(axis) {
+            return Err(m.error("table", format!("table uses unknown axis `{axis}`")));
+        }
+        used.insert(axis);
+    }
+    if let Some(unused) = man.axes.keys().find(|a| !used.contains(a.as_str())) {
+        return Err(m.error(
+            unused,
+            format!("axis `{unused}` is neither the table's rows nor its column_axis, so a cell would mix its values"),
+        ));
+    }
+    if table.columns.is_empty() {
+        return Err(m.error("columns", "table has no columns"));
+    }
+    let stages = man.stage_defs();
+    let stage_refs = table
+        .stage
+        .iter()
+        .chain(table.columns.iter().filter_map(|c| c.stage.as_ref()));
+    for stage in stage_refs {
+        if !stages.contains_key(stage) {
+            return Err(m.error(stage, format!("table refers to unknown stage `{stage}`")));
+        }
+    }
+    let rows: BTreeSet<String> = row_labels(man, table).into_iter().collect();
+    let width = table.columns.len() * table.column_axis.as_ref().map_or(1, |a| man.axes[a].values.len());
+    for (label, values) in &table.reported {
+        if !rows.contains(label) {
+            return Err(m.error(
+                "reported",
+                format!(
+                    "reported row `{label}` maps to no runs (rows are: {})",
+                    join(&rows)
+                ),
+            ));
+        }
+        if values.len() > width {
+            return Err(m.error(
+                "reported",
+                format!(
+                    "reported row `{label}` has {} numbers for {width} columns",
+                    values.len()
+                ),
+            ));
+        }
+    }
+    for (label, values) in &table.reported_rows {
+        if values.len() > width {
+            return Err(m.error(
+                label,
+                format!("reported-only row `{label}` has more numbers than columns"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Row labels in grid order: each row axis's labels, joined with " / " for several axes.
+pub fn row_labels(man: &Manifest, table: &TableSpec) -> Vec<String> {
+    table.rows.names().iter().fold(vec![String::new()], |acc, axis| {
+        let ax = &man.axes[*axis];
+        acc.iter()
+            .flat_map(|prefix| {
+                (0..ax.values.len()).map(move |i| {
+                    if prefix.is_empty() {
+                        ax.label(i)
+                    } else {
+                        format!("{prefix} / {}", ax.label(i))
+                    }
+                })
+            })
+            .collect()
+    })
+}
+
+/// Profiles a manifest may be run with: its own plus the implicit `paper`.
+pub fn check_profile(m: &LoadedManifest, profile: &str) -> Result<(), ConfigError> {
+    if profile == PAPER_PROFILE || m.manifest.profiles.contains_key(profile) {
+        return Ok(());
+    }
+    let known: BTreeSet<String> = m
+        .manifest
+        .profiles
+        .keys()
+        .cloned()
+        .chain([PAPER_PROFILE.to_string()])
+        .collect();
+    Err(ConfigError::Usage(format!(
+        "{}: no profile `{profile}` (known: {})",
+        m.source(),
+        join(&known)
+    )))
+}

@@ -1,0 +1,244 @@
+//! The manifest schema: one YAML file per paper table (experiments/) or named sweep
+//! (experiments/sweeps/). Structural checks happen during deserialisation so serde_yaml can
+//! attach a line; cross-references are checked in `validate`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::run::RunConfig;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub paper: Option<PaperRef>,
+    #[serde(default)]
+    pub base: Fragment,
+    /// Named axes; several axes combine as a grid product (in name order).
+    #[serde(default)]
+    pub axes: BTreeMap<String, Axis>,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// Stages by name; none means a single stage called `train`.
+    #[serde(default)]
+    pub stages: BTreeMap<String, Stage>,
+    #[serde(default)]
+    pub table: Option<TableSpec>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+    /// Why this manifest cannot run yet; it can still be planned and rendered.
+    #[serde(default)]
+    pub unsupported: Option<String>,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaperRef {
+    pub table: String,
+    #[serde(default)]
+    pub metric: Option<String>,
+}
+
+/// A partial RunConfig. Checked against the RunConfig schema when read, kept as JSON so that
+/// only the keys it names override lower layers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct Fragment(pub Value);
+
+impl Default for Fragment {
+    fn default() -> Self {
+        Fragment(Value::Object(Default::default()))
+    }
+}
+
+impl TryFrom<Value> for Fragment {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        let value = match value {
+            Value::Null => Value::Object(Default::default()),
+            v @ Value::Object(_) => v,
+            other => return Err(format!("expected a mapping of run-config keys, found {other}")),
+        };
+        // Every section is `serde(default)`, so a partial config deserialises exactly when its
+        // keys and types are valid.
+        RunConfig::deserialize(&value).map_err(|e| e.to_string())?;
+        Ok(Fragment(value))
+    }
+}
+
+/// One axis: `key` + scalar `values`, or `keys` + `values` that are tuples (zipped keys that
+/// move together). `labels` name the values in tables (default: the values themselves).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axis {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<String>,
+    pub values: Vec<Value>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+impl Axis {
+    pub fn targets(&self) -> Vec<&str> {
+        match &self.key {
+            Some(k) => vec![k.as_str()],
+            None => self.keys.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// The (key, value) assignments of value `i`; tuple shape is checked by `validate`.
+    pub fn assignments(&self, i: usize) -> Vec<(&str, &Value)> {
+        let targets = self.targets();
+        match (&self.key, &self.values[i]) {
+            (Some(_), v) => vec![(targets[0], v)],
+            (None, Value::Array(items)) => targets.into_iter().zip(items.iter()).collect(),
+            (None, v) => vec![(targets[0], v)],
+        }
+    }
+
+    pub fn label(&self, i: usize) -> String {
+        if let Some(l) = self.labels.get(i) {
+            return l.clone();
+        }
+        match &self.values[i] {
+            Value::Array(items) => items.iter().map(scalar_label).collect::<Vec<_>>().join("/"),
+            v => scalar_label(v),
+        }
+    }
+}
+
+fn scalar_label(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Stages whose run (same axis point and seed) must be done first; their checkpoints are
+    /// handed to the trainer.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    #[serde(default)]
+    pub config: Fragment,
+}
+
+/// A named overlay. Besides run-config keys it may replace `seeds` and overlay single stages.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct Profile {
+    pub seeds: Option<Vec<u64>>,
+    pub overlay: Fragment,
+    pub stages: BTreeMap<String, Fragment>,
+}
+
+impl TryFrom<Value> for Profile {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        let mut map = match value {
+            Value::Null => Default::default(),
+            Value::Object(m) => m,
+            other => return Err(format!("a profile must be a mapping, found {other}")),
+        };
+        let seeds = map
+            .remove("seeds")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| format!("profile seeds: {e}"))?;
+        let stages = map
+            .remove("stages")
+            .map(serde_json::from_value::<BTreeMap<String, Value>>)
+            .transpose()
+            .map_err(|e| format!("profile stages: {e}"))?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, v)| Fragment::try_from(v).map(|f| (name, f)))
+            .collect::<Result<_, _>>()?;
+        Ok(Profile {
+            seeds,
+            overlay: Fragment::try_from(Value::Object(map))?,
+            stages,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    /// Axis (or axes, labels joined with " / ") whose values make the rows.
+    pub rows: OneOrMany,
+    /// Optional axis whose values make column groups; each group has all `columns`.
+    #[serde(default)]
+    pub column_axis: Option<String>,
+    pub columns: Vec<Column>,
+    /// Stage whose runs fill the cells (default: the last stage).
+    #[serde(default)]
+    pub stage: Option<String>,
+    /// The paper's numbers: row label → one entry per column (column groups flattened).
+    #[serde(default)]
+    pub reported: BTreeMap<String, Vec<Option<f64>>>,
+    /// Rows the paper reports that this manifest does not run (other methods).
+    #[serde(default)]
+    pub reported_rows: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub metric: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default = "default_split")]
+    pub split: String,
+    #[serde(default)]
+    pub stage: Option<String>,
+}
+
+fn default_split() -> String {
+    "test".into()
+}
+
+/// The name a manifest uses for its single stage when it declares none.
+pub const DEFAULT_STAGE: &str = "train";
+
+/// Profile every manifest has, empty unless the manifest defines it.
+pub const PAPER_PROFILE: &str = "paper";
+
+impl Manifest {
+    /// Stage definitions, with the implicit single stage filled in.
+    pub fn stage_defs(&self) -> BTreeMap<String, Stage> {
+        if self.stages.is_empty() {
+            BTreeMap::from([(DEFAULT_STAGE.to_string(), Stage::default())])
+        } else {
+            self.stages.clone()
+        }
+    }
+}

@@ -1,0 +1,409 @@
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::provenance::{hostname, pid_alive};
+use super::trainer::{MetricsSink, ParentRun, RunContext, RunSpec, TrainError, Trainer};
+use crate::plan::{classify, NodeState, Plan, PlanNode};
+use crate::result::{RunResult, CHECKPOINT};
+use crate::store::{Claim, Provenance, RunStatus, Store, StoreError, StoredArtifact};
+
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Concurrent runs; slot i uses device `devices[i % devices.len()]`.
+    pub jobs: usize,
+    pub devices: Vec<String>,
+    pub retry_failed: bool,
+    /// Each run gets `out_root/<run id>/`.
+    pub out_root: PathBuf,
+    /// A run whose owner has not sent a heartbeat for this long is taken over (other hosts;
+    /// dead processes on this host are detected at once).
+    pub stale_after_s: f64,
+    pub poll: Duration,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        Self {
+            jobs: 1,
+            devices: vec!["cpu".into()],
+            retry_failed: false,
+            out_root: PathBuf::from("results/runs"),
+            stale_after_s: 300.0,
+            poll: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Progress notifications, in the order they happen.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Planned {
+        total: usize,
+        done: usize,
+        to_run: usize,
+        blocked: usize,
+    },
+    Started {
+        run: String,
+        stage: String,
+        device: String,
+        attempt: u32,
+    },
+    Finished {
+        run: String,
+        stage: String,
+        status: RunStatus,
+        error: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExecSummary {
+    pub done: usize,
+    pub diverged: usize,
+    pub failed: usize,
+    pub blocked: usize,
+    /// Left unfinished because of cancellation.
+    pub unfinished: usize,
+    pub ran: usize,
+    pub cancelled: bool,
+}
+
+struct Finished {
+    node: usize,
+    slot: usize,
+    /// Err when the outcome could not be recorded: the store is unusable, so the loop stops.
+    outcome: Result<(RunStatus, Option<String>), StoreError>,
+}
+
+struct Shared<'a> {
+    plan: &'a Plan,
+    store: &'a Store,
+    trainer: &'a dyn Trainer,
+    opts: &'a ExecOptions,
+    owner: String,
+    provenance: &'a Provenance,
+    cancel: Arc<AtomicBool>,
+}
+
+/// Runs every run of `plan` that is not done. Returns when all runs are finished or blocked,
+/// or, after `cancel` is set, when the runs in flight have stopped (marked interrupted).
+pub fn execute(
+    plan: &Plan,
+    store: &Store,
+    trainer: &dyn Trainer,
+    provenance: &Provenance,
+    opts: &ExecOptions,
+    cancel: Arc<AtomicBool>,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<ExecSummary, StoreError> {
+    let ids: Vec<&str> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
+    store.register_plan(plan)?;
+    if opts.retry_failed {
+        store.reset_failed(&ids)?;
+    }
+    let shared = Shared {
+        plan,
+        store,
+        trainer,
+        opts,
+        owner: format!("{}:{}", hostname(), std::process::id()),
+        provenance,
+        cancel,
+    };
+    let states = current_states(&shared, &ids)?;
+    on_event(&planned_event(&states));
+    let mut summary = ExecSummary::default();
+    std::thread::scope(|scope| {
+        let scheduled = schedule(scope, &shared, &ids, on_event, &mut summary);
+        if scheduled.is_err() {
+            // Stop the runs in flight too; the scope waits for them before returning.
+            shared.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        scheduled
+    })?;
+    let states = current_states(&shared, &ids)?;
+    fill_summary(&mut summary, &states);
+    Ok(summary)
+}
+
+fn planned_event(states: &[NodeState]) -> Event {
+    let count = |s: NodeState| states.iter().filter(|x| **x == s).count();
+    Event::Planned {
+        total: states.len(),
+        done: count(NodeState::Done),
+        to_run: count(NodeState::ToRun) + count(NodeState::Running),
+        blocked: count(NodeState::Blocked),
+    }
+}
+
+fn fill_summary(summary: &mut ExecSummary, states: &[NodeState]) {
+    for s in states {
+        match s {
+            NodeState::Done => summary.done += 1,
+            NodeState::Diverged => summary.diverged += 1,
+            NodeState::Failed => summary.failed += 1,
+            NodeState::Blocked => summary.blocked += 1,
+            NodeState::ToRun | NodeState::Running => summary.unfinished += 1,
+        }
+    }
+}
+
+/// Statuses from the store, after taking back runs whose process died.
+fn refresh(sh: &Shared, ids: &[&str]) -> Result<HashMap<String, RunStatus>, StoreError> {
+    sh.store
+        .recover_stale(&hostname(), pid_alive, sh.opts.stale_after_s)?;
+    sh.store.statuses(ids)
+}
+
+fn current_states(sh: &Shared, ids: &[&str]) -> Result<Vec<NodeState>, StoreError> {
+    Ok(classify(sh.plan, &refresh(sh, ids)?))
+}
+
+/// The scheduling loop: claim ready runs into free slots, collect finished ones, poll the store
+/// for progress made by other processes. Between polls it tracks its own runs in memory, so a
+/// sweep of many short runs does not re-read every status after each one.
+fn schedule<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    sh: &'s Shared<'s>,
+    ids: &[&str],
+    on_event: &(dyn Fn(&Event) + Sync),
+    summary: &mut ExecSummary,
+) -> Result<(), StoreError> {
+    let slots = sh.opts.jobs.max(1);
+    let mut free: Vec<usize> = (0..slots).rev().collect();
+    let mut in_flight: HashSet<usize> = HashSet::new();
+    let (tx, rx) = mpsc::channel::<Finished>();
+    let mut last_beat = Instant::now();
+    let mut statuses = refresh(sh, ids)?;
+    let mut refreshed = Instant::now();
+    loop {
+        let cancelled = sh.cancel.load(std::sync::atomic::Ordering::SeqCst);
+        summary.cancelled |= cancelled;
+        if refreshed.elapsed() >= sh.opts.poll {
+            statuses = refresh(sh, ids)?;
+            refreshed = Instant::now();
+        }
+        let states = classify(sh.plan, &statuses);
+        if !cancelled {
+            for node in ready(sh.plan, &states, &in_flight) {
+                let Some(&slot) = free.last() else { break };
+                if start(scope, sh, node, slot, &tx, on_event)? {
+                    free.pop();
+                    in_flight.insert(node);
+                    statuses.insert(sh.plan.nodes[node].id.clone(), RunStatus::Running);
+                    summary.ran += 1;
+                }
+            }
+        }
+        if in_flight.is_empty() && (cancelled || nothing_left(&states)) {
+            return Ok(());
+        }
+        if let Ok(done) = rx.recv_timeout(sh.opts.poll) {
+            in_flight.remove(&done.node);
+            free.push(done.slot);
+            let (status, error) = done.outcome?;
+            let n = &sh.plan.nodes[done.node];
+            statuses.insert(n.id.clone(), status);
+            on_event(&Event::Finished {
+                run: n.id.clone(),
+                stage: n.stage.clone(),
+                status,
+                error,
+            });
+        }
+        if last_beat.elapsed() > Duration::from_secs(10) {
+            sh.store.heartbeat(&sh.owner)?;
+            last_beat = Instant::now();
+        }
+    }
+}
+
+/// Claims a run for a slot and trains it on a new thread; false when another process has it
+/// or it finished meanwhile.
+fn start<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    sh: &'s Shared<'s>,
+    node: usize,
+    slot: usize,
+    tx: &mpsc::Sender<Finished>,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<bool, StoreError> {
+    let device = sh.opts.devices[slot % sh.opts.devices.len()].clone();
+    let claim = Claim {
+        owner: &sh.owner,
+        device: &device,
+        provenance: sh.provenance,
+    };
+    let n = &sh.plan.nodes[node];
+    let Some(attempt) = sh.store.claim(&n.id, &claim)? else {
+        return Ok(false);
+    };
+    on_event(&Event::Started {
+        run: n.id.clone(),
+        stage: n.stage.clone(),
+        device: device.clone(),
+        attempt,
+    });
+    let tx = tx.clone();
+    scope.spawn(move || {
+        let outcome = run_one(sh, node, attempt, &device);
+        let _ = tx.send(Finished { node, slot, outcome });
+    });
+    Ok(true)
+}
+
+/// Runs that can start now: to run, not already ours, all parents done.
+fn ready(plan: &Plan, states: &[NodeState], in_flight: &HashSet<usize>) -> Vec<usize> {
+    (0..plan.nodes.len())
+        .filter(|&i| states[i] == NodeState::ToRun && !in_flight.contains(&i))
+        .filter(|&i| {
+            plan.nodes[i]
+                .parents
+                .iter()
+                .all(|&p| states[p] == NodeState::Done)
+        })
+        .collect()
+}
+
+/// True when no run can make progress any more, here or in another process.
+fn nothing_left(states: &[NodeState]) -> bool {
+    !states
+        .iter()
+        .any(|s| matches!(s, NodeState::ToRun | NodeState::Running))
+}
+
+struct StoreSink<'a> {
+    store: &'a Store,
+    id: &'a str,
+}
+
+impl MetricsSink for StoreSink<'_> {
+    fn epoch(&self, epoch: u32, split: &str, values: &[(String, f64)]) -> Result<(), TrainError> {
+        self.store
+            .record_epoch(self.id, epoch, split, values)
+            .map_err(|e| TrainError::Sink(e.to_string()))
+    }
+}
+
+fn run_dir(sh: &Shared, id: &str) -> PathBuf {
+    sh.opts.out_root.join(id)
+}
+
+fn parents_of(sh: &Shared, node: &PlanNode) -> Result<Vec<ParentRun>, StoreError> {
+    node.parents
+        .iter()
+        .map(|&p| {
+            let parent = &sh.plan.nodes[p];
+            let checkpoint = sh
+                .store
+                .artifacts_of(&parent.id, CHECKPOINT)?
+                .pop()
+                .map(PathBuf::from);
+            Ok(ParentRun {
+                id: parent.id.clone(),
+                stage: parent.stage.clone(),
+                out_dir: run_dir(sh, &parent.id),
+                checkpoint,
+            })
+        })
+        .collect()
+}
+
+/// Trains one claimed run and records how it ended. A trainer panic is a failure of the run.
+fn run_one(
+    sh: &Shared,
+    node: usize,
+    attempt: u32,
+    device: &str,
+) -> Result<(RunStatus, Option<String>), StoreError> {
+    let n = &sh.plan.nodes[node];
+    let out_dir = run_dir(sh, &n.id);
+    let outcome = parents_of(sh, n)
+        .map_err(|e| TrainError::Failed(e.to_string()))
+        .and_then(|parents| Ok((parents, std::fs::create_dir_all(&out_dir)?)))
+        .and_then(|(parents, ())| {
+            let sink = StoreSink {
+                store: sh.store,
+                id: &n.id,
+            };
+            let ctx = RunContext {
+                out_dir: out_dir.clone(),
+                parents,
+                attempt,
+                device: device.to_string(),
+                cancel: sh.cancel.clone(),
+                metrics: &sink,
+            };
+            let spec = RunSpec {
+                id: n.id.clone(),
+                stage: n.stage.clone(),
+                config: n.config.clone(),
+            };
+            catch_unwind(AssertUnwindSafe(|| sh.trainer.train(&spec, &ctx)))
+                .unwrap_or_else(|panic| Err(TrainError::Failed(panic_message(&panic))))
+        });
+    match outcome {
+        Ok(result) => record(sh, &n.id, &result),
+        Err(TrainError::Cancelled) => release(sh, &n.id, RunStatus::Interrupted, None),
+        Err(e) => release(sh, &n.id, RunStatus::Failed, Some(e.to_string())),
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    format!("trainer panicked: {msg}")
+}
+
+fn release(
+    sh: &Shared,
+    id: &str,
+    status: RunStatus,
+    error: Option<String>,
+) -> Result<(RunStatus, Option<String>), StoreError> {
+    sh.store.release(id, &sh.owner, status, error.as_deref())?;
+    Ok((status, error))
+}
+
+fn record(sh: &Shared, id: &str, result: &RunResult) -> Result<(RunStatus, Option<String>), StoreError> {
+    let artifacts = result
+        .artifacts
+        .iter()
+        .map(|a| {
+            let (sha256, bytes) = digest(&a.path).map_or((None, None), |(s, b)| (Some(s), Some(b)));
+            StoredArtifact {
+                kind: a.kind.clone(),
+                path: a.path.display().to_string(),
+                sha256,
+                bytes,
+            }
+        })
+        .collect::<Vec<_>>();
+    sh.store.finish(id, &sh.owner, result, &artifacts)?;
+    Ok(match &result.outcome {
+        crate::result::RunOutcome::Done => (RunStatus::Done, None),
+        crate::result::RunOutcome::Diverged { reason } => (RunStatus::Diverged, Some(reason.clone())),
+    })
+}
+
+fn digest(path: &Path) -> io::Result<(String, i64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let bytes = io::copy(&mut file, &mut hasher)?;
+    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((hex, bytes as i64))
+}

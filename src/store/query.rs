@@ -1,0 +1,312 @@
+//! Reads used by `status`, `show`, `list` and render.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::record::StoredArtifact;
+use super::{RunStatus, Store, StoreError};
+
+/// One run of a manifest, at its table coordinates, with its final metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberRun {
+    pub run_id: String,
+    pub stage: String,
+    pub labels: BTreeMap<String, String>,
+    pub seed: u64,
+    pub status: RunStatus,
+    pub attempt: u32,
+    pub error: Option<String>,
+    /// split → metric → value (final metrics only).
+    pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestSummary {
+    pub manifest: String,
+    pub profile: String,
+    pub total: usize,
+    pub by_status: BTreeMap<String, usize>,
+}
+
+impl ManifestSummary {
+    pub fn done(&self) -> usize {
+        self.by_status.get("done").copied().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricRow {
+    pub split: String,
+    pub epoch: Option<u32>,
+    pub name: String,
+    pub value: f64,
+}
+
+/// Everything stored about one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    pub id: String,
+    pub stage: String,
+    pub status: RunStatus,
+    pub attempt: u32,
+    pub seed: u64,
+    pub config: serde_json::Value,
+    pub parents: Vec<String>,
+    /// host, device, git_rev, dirty, versions, command, started/finished (UTC), wall_s, error.
+    pub provenance: BTreeMap<String, serde_json::Value>,
+    pub metrics: Vec<MetricRow>,
+    pub class_results: Vec<crate::result::ClassResult>,
+    pub learned_params: Vec<crate::result::LearnedParam>,
+    pub artifacts: Vec<StoredArtifact>,
+    /// (manifest, profile, labels) this run appears in.
+    pub members: Vec<(String, String, String)>,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn status_of(row: &SqliteRow) -> Result<RunStatus, StoreError> {
+    row.try_get::<&str, _>("status")?.parse()
+}
+
+impl Store {
+    /// Runs of a manifest under a profile, with status and final metrics: what render needs.
+    pub fn manifest_runs(&self, manifest: &str, profile: &str) -> Result<Vec<MemberRun>, StoreError> {
+        let rows = self.run(
+            sqlx::query(
+                "SELECT m.run_id, m.stage, m.labels, m.seed, r.status, r.attempt, r.error
+                 FROM manifest_runs m JOIN runs r ON r.id = m.run_id
+                 WHERE m.manifest = ?1 AND m.profile = ?2 ORDER BY m.rowid",
+            )
+            .bind(manifest)
+            .bind(profile)
+            .fetch_all(&self.pool),
+        )?;
+        let metric_rows = self.run(
+            sqlx::query(
+                "SELECT run_id, split, name, value FROM metrics
+                 WHERE epoch IS NULL AND run_id IN
+                   (SELECT run_id FROM manifest_runs WHERE manifest = ?1 AND profile = ?2)",
+            )
+            .bind(manifest)
+            .bind(profile)
+            .fetch_all(&self.pool),
+        )?;
+        let mut metrics: BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>> = BTreeMap::new();
+        for r in metric_rows {
+            metrics
+                .entry(r.try_get("run_id")?)
+                .or_default()
+                .entry(r.try_get("split")?)
+                .or_default()
+                .insert(r.try_get("name")?, r.try_get("value")?);
+        }
+        rows.iter()
+            .map(|r| {
+                let run_id: String = r.try_get("run_id")?;
+                Ok(MemberRun {
+                    stage: r.try_get("stage")?,
+                    labels: serde_json::from_str(r.try_get("labels")?).map_err(corrupt)?,
+                    seed: r.try_get::<i64, _>("seed")? as u64,
+                    status: status_of(r)?,
+                    attempt: r.try_get::<i64, _>("attempt")? as u32,
+                    error: r.try_get("error")?,
+                    metrics: metrics.get(&run_id).cloned().unwrap_or_default(),
+                    run_id,
+                })
+            })
+            .collect()
+    }
+
+    /// Every manifest/profile the store has runs for, with counts by status.
+    pub fn manifest_summaries(&self) -> Result<Vec<ManifestSummary>, StoreError> {
+        let rows = self.run(
+            sqlx::query(
+                "SELECT m.manifest, m.profile, r.status, COUNT(DISTINCT r.id) AS n
+                 FROM manifest_runs m JOIN runs r ON r.id = m.run_id
+                 GROUP BY m.manifest, m.profile, r.status ORDER BY m.manifest, m.profile",
+            )
+            .fetch_all(&self.pool),
+        )?;
+        let mut out: Vec<ManifestSummary> = Vec::new();
+        for r in rows {
+            let manifest: String = r.try_get("manifest")?;
+            let profile: String = r.try_get("profile")?;
+            let n = r.try_get::<i64, _>("n")? as usize;
+            let status: String = r.try_get("status")?;
+            match out.last_mut() {
+                Some(s) if s.manifest == manifest && s.profile == profile => {
+                    s.total += n;
+                    s.by_status.insert(status, n);
+                }
+                _ => out.push(ManifestSummary {
+                    manifest,
+                    profile,
+                    total: n,
+                    by_status: BTreeMap::from([(status, n)]),
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Full ids starting with `prefix`.
+    pub fn resolve_prefix(&self, prefix: &str) -> Result<String, StoreError> {
+        let rows = self.run(
+            sqlx::query("SELECT id FROM runs WHERE id >= ?1 AND id < ?1 || x'ff' LIMIT 5")
+                .bind(prefix)
+                .fetch_all(&self.pool),
+        )?;
+        let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        match ids.len() {
+            0 => Err(StoreError::NotFound(prefix.to_string())),
+            1 => Ok(ids[0].clone()),
+            _ => Err(StoreError::Ambiguous(prefix.to_string(), ids.join(", "))),
+        }
+    }
+
+    /// Artifacts of a kind recorded for a run (parent checkpoints for dependent stages).
+    pub fn artifacts_of(&self, id: &str, kind: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self.run(
+            sqlx::query("SELECT path FROM artifacts WHERE run_id = ?1 AND kind = ?2 ORDER BY path")
+                .bind(id)
+                .bind(kind)
+                .fetch_all(&self.pool),
+        )?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub fn run_detail(&self, prefix: &str) -> Result<RunDetail, StoreError> {
+        let id = self.resolve_prefix(prefix)?;
+        let r = self.run(
+            sqlx::query(
+                "SELECT *, datetime(started_at, 'unixepoch') AS started,
+                        datetime(finished_at, 'unixepoch') AS finished
+                 FROM runs WHERE id = ?1",
+            )
+            .bind(&id)
+            .fetch_one(&self.pool),
+        )?;
+        let mut provenance = BTreeMap::new();
+        for key in [
+            "host", "device", "git_rev", "command", "started", "finished", "error",
+        ] {
+            let v: Option<String> = r.try_get(key)?;
+            provenance.insert(key.to_string(), v.map_or(serde_json::Value::Null, Into::into));
+        }
+        let dirty: Option<bool> = r.try_get("dirty")?;
+        provenance.insert("dirty".into(), dirty.into());
+        let wall: Option<f64> = r.try_get("wall_s")?;
+        provenance.insert("wall_s".into(), wall.into());
+        let versions: Option<String> = r.try_get("versions")?;
+        let versions = versions
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or(serde_json::Value::Null);
+        provenance.insert("versions".into(), versions);
+        Ok(RunDetail {
+            stage: r.try_get("stage")?,
+            status: status_of(&r)?,
+            attempt: r.try_get::<i64, _>("attempt")? as u32,
+            seed: r.try_get::<i64, _>("seed")? as u64,
+            config: serde_json::from_str(r.try_get("config_json")?).map_err(corrupt)?,
+            parents: self.strings("SELECT parent_id FROM run_parents WHERE run_id = ?1", &id)?,
+            provenance,
+            metrics: self.metric_rows(&id)?,
+            class_results: self.class_results(&id)?,
+            learned_params: self.learned_params(&id)?,
+            artifacts: self.artifacts(&id)?,
+            members: self.members(&id)?,
+            id,
+        })
+    }
+
+    fn fetch(&self, sql: &str, id: &str) -> Result<Vec<SqliteRow>, StoreError> {
+        Ok(self.run(sqlx::query(sql).bind(id).fetch_all(&self.pool))?)
+    }
+
+    fn strings(&self, sql: &str, id: &str) -> Result<Vec<String>, StoreError> {
+        self.fetch(sql, id)?.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    fn metric_rows(&self, id: &str) -> Result<Vec<MetricRow>, StoreError> {
+        self.fetch(
+            "SELECT split, epoch, name, value FROM metrics WHERE run_id = ?1
+             ORDER BY epoch IS NULL, epoch, split, name",
+            id,
+        )?
+        .iter()
+        .map(|r| {
+            Ok(MetricRow {
+                split: r.try_get("split")?,
+                epoch: r.try_get::<Option<i64>, _>("epoch")?.map(|e| e as u32),
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+            })
+        })
+        .collect()
+    }
+
+    fn class_results(&self, id: &str) -> Result<Vec<crate::result::ClassResult>, StoreError> {
+        self.fetch(
+            "SELECT class, n_train, n_test, correct FROM class_metrics WHERE run_id = ?1 ORDER BY class",
+            id,
+        )?
+        .iter()
+        .map(|r| {
+            Ok(crate::result::ClassResult {
+                class: r.try_get::<i64, _>(0)? as u32,
+                n_train: r.try_get::<i64, _>(1)? as u64,
+                n_test: r.try_get::<i64, _>(2)? as u64,
+                correct: r.try_get::<i64, _>(3)? as u64,
+            })
+        })
+        .collect()
+    }
+
+    fn learned_params(&self, id: &str) -> Result<Vec<crate::result::LearnedParam>, StoreError> {
+        self.fetch(
+            "SELECT module, name, value FROM learned_params WHERE run_id = ?1 ORDER BY module, name",
+            id,
+        )?
+        .iter()
+        .map(|r| {
+            Ok(crate::result::LearnedParam {
+                module: r.try_get(0)?,
+                name: r.try_get(1)?,
+                value: r.try_get(2)?,
+            })
+        })
+        .collect()
+    }
+
+    fn artifacts(&self, id: &str) -> Result<Vec<StoredArtifact>, StoreError> {
+        self.fetch(
+            "SELECT kind, path, sha256, bytes FROM artifacts WHERE run_id = ?1 ORDER BY kind, path",
+            id,
+        )?
+        .iter()
+        .map(|r| {
+            Ok(StoredArtifact {
+                kind: r.try_get(0)?,
+                path: r.try_get(1)?,
+                sha256: r.try_get(2)?,
+                bytes: r.try_get(3)?,
+            })
+        })
+        .collect()
+    }
+
+    fn members(&self, id: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.fetch(
+            "SELECT manifest, profile, labels FROM manifest_runs WHERE run_id = ?1 ORDER BY manifest",
+            id,
+        )?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+    }
+}

@@ -1,0 +1,378 @@
+//! Writes: registering a plan, claiming runs, recording results, status changes.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::{now, RunStatus, Store, StoreError};
+use crate::plan::Plan;
+use crate::result::RunResult;
+
+/// Who runs a run, recorded when it is claimed.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    pub host: String,
+    pub git_rev: Option<String>,
+    pub dirty: Option<bool>,
+    /// JSON object: crate version, backend...
+    pub versions: String,
+    pub command: String,
+}
+
+/// A claim on one run by this process on one device.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    /// `host:pid`, so a crashed process's runs can be recognised.
+    pub owner: &'a str,
+    pub device: &'a str,
+    pub provenance: &'a Provenance,
+}
+
+/// A file produced by a run, with its digest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredArtifact {
+    pub kind: String,
+    pub path: String,
+    pub sha256: Option<String>,
+    pub bytes: Option<i64>,
+}
+
+fn ids_json(ids: &[&str]) -> String {
+    serde_json::to_string(ids).expect("strings serialise")
+}
+
+impl Store {
+    /// Records the runs, their edges, and this manifest/profile's membership (replacing the
+    /// previous membership, which a manifest edit may have changed). One transaction.
+    pub fn register_plan(&self, plan: &Plan) -> Result<(), StoreError> {
+        // Whole tables go in as one JSON parameter each: one statement per table keeps a
+        // 10,000-run plan well under a second.
+        let runs: Vec<_> = plan
+            .nodes
+            .iter()
+            .map(|n| serde_json::json!([n.id, n.stage, n.config_json, n.seed]))
+            .collect();
+        let edges: Vec<_> = plan
+            .nodes
+            .iter()
+            .flat_map(|n| n.parent_ids.iter().map(move |p| serde_json::json!([n.id, p])))
+            .collect();
+        let members: Vec<_> = plan
+            .members
+            .iter()
+            .map(|m| {
+                let labels = serde_json::to_string(&m.labels).expect("labels serialise");
+                serde_json::json!([plan.nodes[m.node].id, m.stage, labels, m.seed])
+            })
+            .collect();
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            // A write first, so the transaction holds the write lock before it reads anything.
+            sqlx::query("DELETE FROM manifest_runs WHERE manifest = ?1 AND profile = ?2")
+                .bind(&plan.manifest)
+                .bind(&plan.profile)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO runs (id, stage, config_json, seed, created_at)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2 FROM json_each(?1)",
+            )
+            .bind(serde_json::Value::Array(runs).to_string())
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO run_parents (run_id, parent_id)
+                 SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
+            )
+            .bind(serde_json::Value::Array(edges).to_string())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO manifest_runs (manifest, profile, run_id, stage, labels, seed)
+                 SELECT ?2, ?3, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?1)",
+            )
+            .bind(serde_json::Value::Array(members).to_string())
+            .bind(&plan.manifest)
+            .bind(&plan.profile)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Status of each of `ids` that the store knows.
+    pub fn statuses(&self, ids: &[&str]) -> Result<HashMap<String, RunStatus>, StoreError> {
+        let rows = self.run(
+            sqlx::query("SELECT id, status FROM runs WHERE id IN (SELECT value FROM json_each(?1))")
+                .bind(ids_json(ids))
+                .fetch_all(&self.pool),
+        )?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get::<&str, _>("status")?.parse()?)))
+            .collect()
+    }
+
+    /// Claims a run in one statement: only a pending or interrupted run whose parents are all
+    /// done can be claimed, so two processes never run the same run. Returns the attempt number,
+    /// or None when the run is not claimable (done, running elsewhere, parents not done).
+    pub fn claim(&self, id: &str, claim: &Claim) -> Result<Option<u32>, StoreError> {
+        let t = now();
+        let p = claim.provenance;
+        let row = self.run(
+            sqlx::query(
+                "UPDATE runs SET status = 'running', attempt = attempt + 1, owner = ?2,
+                        heartbeat_at = ?3, started_at = ?3, finished_at = NULL, wall_s = NULL,
+                        error = NULL, host = ?4, device = ?5, git_rev = ?6, dirty = ?7,
+                        versions = ?8, command = ?9
+                 WHERE id = ?1 AND status IN ('pending', 'interrupted')
+                   AND NOT EXISTS (SELECT 1 FROM run_parents e JOIN runs r ON r.id = e.parent_id
+                                   WHERE e.run_id = ?1 AND r.status != 'done')
+                 RETURNING attempt",
+            )
+            .bind(id)
+            .bind(claim.owner)
+            .bind(t)
+            .bind(&p.host)
+            .bind(claim.device)
+            .bind(&p.git_rev)
+            .bind(p.dirty)
+            .bind(&p.versions)
+            .bind(&p.command)
+            .fetch_optional(&self.pool),
+        )?;
+        Ok(row.map(|r| r.get::<i64, _>(0) as u32))
+    }
+
+    /// Per-epoch metrics, as the trainer reports them. Re-reporting an epoch (after resuming from
+    /// an older checkpoint) overwrites it.
+    pub fn record_epoch(
+        &self,
+        id: &str,
+        epoch: u32,
+        split: &str,
+        values: &[(String, f64)],
+    ) -> Result<(), StoreError> {
+        let rows: Vec<_> = values.iter().map(|(n, v)| serde_json::json!([n, v])).collect();
+        // One statement, so one implicit transaction: an epoch's metrics land together.
+        self.run(
+            sqlx::query(
+                "INSERT INTO metrics (run_id, split, epoch, name, value)
+                 SELECT ?1, ?2, ?3, value ->> 0, value ->> 1 FROM json_each(?4) WHERE true
+                 ON CONFLICT (run_id, split, epoch, name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id)
+            .bind(split)
+            .bind(i64::from(epoch))
+            .bind(serde_json::Value::Array(rows).to_string())
+            .execute(&self.pool),
+        )?;
+        Ok(())
+    }
+
+    /// Records a finished run's results and its terminal status in one transaction.
+    pub fn finish(
+        &self,
+        id: &str,
+        owner: &str,
+        result: &RunResult,
+        artifacts: &[StoredArtifact],
+    ) -> Result<(), StoreError> {
+        let (status, error) = match &result.outcome {
+            crate::result::RunOutcome::Done => (RunStatus::Done, None),
+            crate::result::RunOutcome::Diverged { reason } => (RunStatus::Diverged, Some(reason.as_str())),
+        };
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            let t = now();
+            let updated = sqlx::query(
+                "UPDATE runs SET status = ?3, error = ?4, finished_at = ?5, wall_s = ?5 - started_at,
+                        owner = NULL
+                 WHERE id = ?1 AND owner = ?2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(status.as_str())
+            .bind(error)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Err(StoreError::LostClaim(id.to_string()));
+            }
+            for table in ["class_metrics", "learned_params", "artifacts"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE run_id = ?1"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM metrics WHERE run_id = ?1 AND epoch IS NULL")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for (split, values) in &result.metrics {
+                for (name, value) in values {
+                    sqlx::query("INSERT INTO metrics (run_id, split, epoch, name, value) VALUES (?1, ?2, NULL, ?3, ?4)")
+                        .bind(id)
+                        .bind(split)
+                        .bind(name)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            for c in &result.class_results {
+                sqlx::query(
+                    "INSERT INTO class_metrics (run_id, class, n_train, n_test, correct) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .bind(id)
+                .bind(i64::from(c.class))
+                .bind(c.n_train as i64)
+                .bind(c.n_test as i64)
+                .bind(c.correct as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for p in &result.learned_params {
+                sqlx::query("INSERT OR REPLACE INTO learned_params (run_id, module, name, value) VALUES (?1, ?2, ?3, ?4)")
+                    .bind(id)
+                    .bind(&p.module)
+                    .bind(&p.name)
+                    .bind(p.value)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for a in artifacts {
+                sqlx::query("INSERT OR REPLACE INTO artifacts (run_id, kind, path, sha256, bytes) VALUES (?1, ?2, ?3, ?4, ?5)")
+                    .bind(id)
+                    .bind(&a.kind)
+                    .bind(&a.path)
+                    .bind(&a.sha256)
+                    .bind(a.bytes)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Ends a run this process owns without results (failed or interrupted).
+    pub fn release(
+        &self,
+        id: &str,
+        owner: &str,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.run(
+            sqlx::query(
+                "UPDATE runs SET status = ?3, error = ?4, finished_at = ?5, wall_s = ?5 - started_at,
+                        owner = NULL
+                 WHERE id = ?1 AND owner = ?2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(status.as_str())
+            .bind(error)
+            .bind(now())
+            .execute(&self.pool),
+        )?;
+        Ok(())
+    }
+
+    /// Keeps this process's runs from looking abandoned to other hosts.
+    pub fn heartbeat(&self, owner: &str) -> Result<(), StoreError> {
+        self.run(
+            sqlx::query("UPDATE runs SET heartbeat_at = ?2 WHERE owner = ?1 AND status = 'running'")
+                .bind(owner)
+                .bind(now())
+                .execute(&self.pool),
+        )?;
+        Ok(())
+    }
+
+    /// Marks interrupted the runs left `running` by a dead process: on this host when its pid is
+    /// gone, anywhere when its heartbeat is older than `stale_after_s`. Returns how many.
+    pub fn recover_stale(
+        &self,
+        host: &str,
+        is_alive: impl Fn(u32) -> bool,
+        stale_after_s: f64,
+    ) -> Result<usize, StoreError> {
+        let rows = self.run(
+            sqlx::query("SELECT id, owner, heartbeat_at FROM runs WHERE status = 'running'")
+                .fetch_all(&self.pool),
+        )?;
+        let cutoff = now() - stale_after_s;
+        let mut recovered = 0;
+        for row in rows {
+            let owner: Option<String> = row.try_get("owner")?;
+            let heartbeat: Option<f64> = row.try_get("heartbeat_at")?;
+            let dead_here = owner
+                .as_deref()
+                .and_then(|o| o.rsplit_once(':'))
+                .filter(|(h, _)| *h == host)
+                .and_then(|(_, pid)| pid.parse().ok())
+                .is_some_and(|pid| !is_alive(pid));
+            if dead_here || heartbeat.unwrap_or(0.0) < cutoff {
+                let id: String = row.try_get("id")?;
+                let done = self.run(
+                    sqlx::query(
+                        "UPDATE runs SET status = 'interrupted', owner = NULL,
+                                error = 'process died while running'
+                         WHERE id = ?1 AND status = 'running' AND owner IS ?2",
+                    )
+                    .bind(&id)
+                    .bind(&owner)
+                    .execute(&self.pool),
+                )?;
+                recovered += done.rows_affected() as usize;
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// `--retry-failed`: failed runs among `ids` become pending again.
+    pub fn reset_failed(&self, ids: &[&str]) -> Result<usize, StoreError> {
+        let done = self.run(
+            sqlx::query(
+                "UPDATE runs SET status = 'pending', error = NULL
+                 WHERE status = 'failed' AND id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(ids_json(ids))
+            .execute(&self.pool),
+        )?;
+        Ok(done.rows_affected() as usize)
+    }
+
+    /// Deletes runs and everything derived from them (their dependants too), except running
+    /// ones. Returns the ids removed.
+    pub fn remove(&self, ids: &[&str]) -> Result<Vec<String>, StoreError> {
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            // A no-op write takes the write lock before the reads below.
+            sqlx::query("UPDATE runs SET id = id WHERE 0")
+                .execute(&mut *tx)
+                .await?;
+            let rows = sqlx::query(
+                "WITH RECURSIVE doomed(id) AS (
+                     SELECT value FROM json_each(?1)
+                     UNION SELECT e.run_id FROM run_parents e JOIN doomed d ON e.parent_id = d.id)
+                 SELECT r.id FROM runs r JOIN doomed d ON r.id = d.id WHERE r.status != 'running'",
+            )
+            .bind(ids_json(ids))
+            .fetch_all(&mut *tx)
+            .await?;
+            let removed: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+            let refs: Vec<&str> = removed.iter().map(String::as_str).collect();
+            sqlx::query("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?1))")
+                .bind(ids_json(&refs))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(removed)
+        })
+    }
+}
