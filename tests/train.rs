@@ -97,3 +97,93 @@ fn unknown_keys_are_rejected_with_their_name() {
     let err = serde_yaml::from_str::<RunConfig>("train: {epochz: 3}").unwrap_err();
     assert!(err.to_string().contains("epochz"), "{err}");
 }
+
+fn weights(dir: &std::path::Path) -> repro::nn::import::StateDict {
+    repro::nn::import::read_state_dict(&dir.join("checkpoint.safetensors")).unwrap()
+}
+
+fn differs(a: &repro::nn::import::StateDict, b: &repro::nn::import::StateDict, key: &str) -> bool {
+    a[key].to_vec::<f32>().unwrap() != b[key].to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn crt_and_finetune_start_from_the_parent_and_train_only_their_part() {
+    let root = std::env::temp_dir().join(format!("repro-train-stages-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let ctx = |dir: &str, parent: Option<&str>| TrainContext {
+        out_dir: Some(root.join(dir)),
+        parent_checkpoint: parent.map(|p| root.join(p).join("checkpoint.safetensors")),
+        ..TrainContext::default()
+    };
+    let parent_run = tiny(", attention: se, gate: apa", 2);
+    train::<B>(&parent_run, &ctx("parent", None), &Default::default()).unwrap();
+
+    let mut crt = parent_run.clone();
+    crt.train.from_parent = repro::config::train::FromParent::Crt;
+    crt.data.sampler = repro::config::data::SamplerKind::ClassBalanced;
+    let result = train::<B>(&crt, &ctx("crt", Some("parent")), &Default::default()).unwrap();
+    assert!(result.test.is_some());
+    let (parent, after_crt) = (weights(&root.join("parent")), weights(&root.join("crt")));
+    assert!(
+        !differs(&parent, &after_crt, "layer3.0.conv2.weight"),
+        "cRT keeps the backbone"
+    );
+    assert!(
+        !differs(&parent, &after_crt, "bn1.running_mean"),
+        "cRT keeps BatchNorm statistics"
+    );
+    assert!(
+        differs(&parent, &after_crt, "linear.weight"),
+        "cRT trains a new classifier"
+    );
+
+    let mut finetune = parent_run.clone();
+    finetune.train.from_parent = repro::config::train::FromParent::Finetune;
+    finetune.model.num_classes = 5;
+    finetune.data.classes = Some(5);
+    train::<B>(&finetune, &ctx("finetune", Some("parent")), &Default::default()).unwrap();
+    let after_ft = weights(&root.join("finetune"));
+    assert!(
+        !differs(&parent, &after_ft, "layer1.0.conv1.weight"),
+        "early stages are frozen"
+    );
+    assert!(
+        differs(&parent, &after_ft, "layer3.0.conv1.weight"),
+        "the last stage trains"
+    );
+    assert_eq!(
+        after_ft["linear.weight"].shape.to_vec(),
+        vec![5, 64],
+        "a new 5-class head"
+    );
+
+    let mut orphan = crt.clone();
+    orphan.seed = 9;
+    let err = train::<B>(&orphan, &TrainContext::default(), &Default::default()).unwrap_err();
+    assert!(err.to_string().contains("train.from_parent"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn analyses_report_attention_nc1_and_ks_when_asked() {
+    let mut run = tiny(", attention: cbam, gate: apa", 1);
+    run.eval.analyses = repro::config::eval::AnalysesConfig {
+        attention: true,
+        nc1: true,
+        ks: true,
+    };
+    let result = train::<B>(&run, &TrainContext::default(), &Default::default()).unwrap();
+    let a = &result.analyses;
+    // resnet8 has 3 blocks, each with a channel and a spatial map.
+    assert_eq!(a.attention.len(), 6, "{:?}", a.attention);
+    assert_eq!(a.attention[0].layer, "layer1.0.attention.channel");
+    assert!(a
+        .attention
+        .iter()
+        .all(|s| s.frequent_entropy.is_finite() && s.rare_variance >= 0.0));
+    assert!(a.nc1.is_some_and(|v| v.is_finite() && v > 0.0), "{:?}", a.nc1);
+    assert_eq!(a.ks.len(), 10);
+    assert!(!a.ks[0].logits.is_empty() && a.ks[4].logits.is_empty());
+    let plain = train::<B>(&tiny("", 1), &TrainContext::default(), &Default::default()).unwrap();
+    assert_eq!(plain.analyses, Default::default(), "analyses are off by default");
+}

@@ -29,6 +29,9 @@ pub struct TrainArgs {
     /// Print the result as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Checkpoint of a parent run, for configs with `train.from_parent` (crt, finetune).
+    #[arg(long)]
+    pub parent: Option<PathBuf>,
 }
 
 pub fn cmd_train(args: TrainArgs) -> anyhow::Result<()> {
@@ -53,6 +56,7 @@ pub fn cmd_train(args: TrainArgs) -> anyhow::Result<()> {
         progress: std::io::stderr().is_terminal(),
         cancel: Some(cancel),
         on_epoch: None,
+        parent_checkpoint: args.parent.clone(),
     };
     let result = match spec {
         DeviceSpec::Cpu => train::train::<crate::backend::CpuTrain>(&run, &ctx, &Default::default())?,

@@ -33,6 +33,20 @@ pub struct EvalConfig {
     pub report: ReportEpoch,
     /// Evaluate on the test set every this many epochs (0: only after the last).
     pub eval_every: usize,
+    pub analyses: AnalysesConfig,
+}
+
+/// Analyses of the final model beyond accuracy; off by default because they cost time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysesConfig {
+    /// Attention entropy (paper Eq. 4) and variance per layer on frequent-only and rare-only
+    /// test batches (Figures 2 and 5).
+    pub attention: bool,
+    /// Neural-collapse NC1 of the penultimate features on the test set (Eq. 12, Table 7).
+    pub nc1: bool,
+    /// Per-class KS distance of the logits to fitted Gumbel and Logistic laws (Figure 1).
+    pub ks: bool,
 }
 
 impl Default for EvalConfig {
@@ -42,6 +56,7 @@ impl Default for EvalConfig {
             ece_bins: 15,
             report: ReportEpoch::Last,
             eval_every: 0,
+            analyses: AnalysesConfig::default(),
         }
     }
 }

@@ -89,10 +89,10 @@ impl RunConfig {
                 format!("must be a positive number, got {}", self.train.lr),
             );
         }
-        if self.train.schedule.warmup_epochs >= self.train.epochs {
+        if self.train.schedule.warmup_epochs > self.train.epochs {
             return err(
                 "train.schedule.warmup_epochs",
-                "must be smaller than train.epochs".into(),
+                "must not exceed train.epochs".into(),
             );
         }
         if !(0.0..1.0).contains(&self.model.attention_dropout) {

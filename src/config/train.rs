@@ -26,6 +26,24 @@ pub struct TrainConfig {
     pub loss: LossConfig,
     /// Save a checkpoint every this many epochs (0: only at the end).
     pub checkpoint_every: usize,
+    /// How a dependent stage starts from its parent stage's checkpoint.
+    pub from_parent: FromParent,
+}
+
+/// What a stage takes from the stage it `needs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FromParent {
+    /// Nothing: train from scratch (a first stage).
+    None,
+    /// Classifier re-training (Kang et al. 2020): the parent's backbone, frozen and in eval
+    /// mode, and a re-initialised classifier, the only part trained (pair it with
+    /// `data.sampler: class_balanced`).
+    Crt,
+    /// Fine-tuning (the Places-LT recipe): the parent's weights; the last backbone stage and
+    /// the classifier train, the rest is frozen. A classifier whose class count differs from
+    /// the parent's is re-initialised.
+    Finetune,
 }
 
 impl Default for TrainConfig {
@@ -43,6 +61,7 @@ impl Default for TrainConfig {
             schedule: ScheduleConfig::default(),
             loss: LossConfig::default(),
             checkpoint_every: 10,
+            from_parent: FromParent::None,
         }
     }
 }

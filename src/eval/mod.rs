@@ -1,4 +1,5 @@
 //! Evaluation: metrics on logits, and the summary a run reports.
 
+pub mod analysis;
 pub mod metrics;
 pub mod report;

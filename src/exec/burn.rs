@@ -15,13 +15,16 @@ pub struct BurnTrainer;
 
 impl Trainer for BurnTrainer {
     fn train(&self, run: &RunSpec, ctx: &RunContext) -> Result<RunResult, TrainError> {
-        if !ctx.parents.is_empty() {
-            return Err(TrainError::Failed(format!(
-                "stage '{}' starts from a parent stage's checkpoint; classifier re-training and \
-                 fine-tuning are not implemented yet",
-                run.stage
-            )));
-        }
+        let parent_checkpoint = match ctx.parents.as_slice() {
+            [] => None,
+            [parent] => parent.checkpoint.clone(),
+            _ => {
+                return Err(TrainError::Failed(format!(
+                    "stage '{}' needs several stages; a run starts from one parent's checkpoint",
+                    run.stage
+                )))
+            }
+        };
         let spec: DeviceSpec = ctx
             .device
             .parse()
@@ -47,6 +50,7 @@ impl Trainer for BurnTrainer {
             progress: false,
             cancel: Some(ctx.cancel.clone()),
             on_epoch: Some(&record),
+            parent_checkpoint,
         };
         let result = run_on(spec, &run.config, &train_ctx).map_err(|e| match e {
             train::TrainError::Interrupted { .. } => TrainError::Cancelled,
@@ -100,6 +104,9 @@ fn to_store(result: train::RunResult, out_dir: &Path) -> RunResult {
             if let Some(value) = value {
                 stored = stored.metric("test", name, value);
             }
+        }
+        if let Some(nc1) = result.analyses.nc1 {
+            stored = stored.metric("test", "nc1", nc1);
         }
         stored.class_results = test
             .per_class

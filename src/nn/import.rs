@@ -133,6 +133,20 @@ pub fn load_state_dict<B: AdaptiveBackend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<Model<B>, ImportError> {
+    load_state_dict_keeping(model, config, state, path, device, None)
+}
+
+/// Like [`load_state_dict`], except that parameters whose reference key starts with `keep`
+/// keep their current values and the state's tensors under `keep` are ignored — how a stage
+/// takes a parent's backbone with a fresh classifier.
+pub fn load_state_dict_keeping<B: AdaptiveBackend>(
+    model: Model<B>,
+    config: &ModelConfig,
+    state: StateDict,
+    path: &Path,
+    device: &B::Device,
+    keep: Option<&str>,
+) -> Result<Model<B>, ImportError> {
     let expected = KeyCollector::keys(&model, config);
     let state = strip_wrapper_prefix(state, &expected);
     let mut loader = Loader {
@@ -142,14 +156,16 @@ pub fn load_state_dict<B: AdaptiveBackend>(
         used: BTreeSet::new(),
         problems: Vec::new(),
         device: device.clone(),
+        keep: keep.map(str::to_string),
     };
     let model = model.map(&mut loader);
-    let mut problems = loader.problems;
+    let kept = |k: &str| loader.keep.as_deref().is_some_and(|p| k.starts_with(p));
+    let mut problems = loader.problems.clone();
     problems.extend(
         loader
             .state
             .keys()
-            .filter(|k| !loader.used.contains(*k) && !k.ends_with(IGNORED_SUFFIX))
+            .filter(|k| !loader.used.contains(*k) && !k.ends_with(IGNORED_SUFFIX) && !kept(k))
             .map(|k| format!("unexpected tensor '{k}' (the model has no such parameter)")),
     );
     if problems.is_empty() {
@@ -159,6 +175,14 @@ pub fn load_state_dict<B: AdaptiveBackend>(
             path: path.to_path_buf(),
             problems,
         })
+    }
+}
+
+/// The key prefix of the classification head (`linear.` in the CIFAR family, `fc.` otherwise).
+pub fn classifier_prefix(config: &ModelConfig) -> &'static str {
+    match config.arch.family() {
+        Family::Cifar => "linear.",
+        Family::ImageNet => "fc.",
     }
 }
 
@@ -302,11 +326,15 @@ struct Loader<B: Backend> {
     used: BTreeSet<String>,
     problems: Vec<String>,
     device: B::Device,
+    keep: Option<String>,
 }
 
 impl<B: Backend> Loader<B> {
     fn tensor_for<const D: usize>(&mut self, ours: [usize; D]) -> Option<Tensor<B, D>> {
         let key = self.naming.torch_key(&self.path);
+        if self.keep.as_deref().is_some_and(|p| key.starts_with(p)) {
+            return None;
+        }
         let Some(data) = self.state.get(&key) else {
             self.problems
                 .push(format!("missing tensor '{key}' (shape {ours:?})"));

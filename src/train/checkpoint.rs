@@ -16,7 +16,8 @@ use crate::nn::import::{
 };
 use crate::nn::{AdaptiveBackend, Model};
 
-const MOMENTUM: &str = "momentum.";
+/// Prefix of the momentum buffers among a checkpoint's tensors.
+pub const MOMENTUM: &str = "momentum.";
 const FORMAT: &str = "repro-checkpoint-1";
 
 #[derive(Debug, thiserror::Error)]

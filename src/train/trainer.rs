@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ElementConversion;
@@ -15,14 +15,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, CheckpointError};
+use super::evaluate::{evaluate_model, Analyses};
 use super::loss::{Loss, Targets};
 use super::schedule::LrSchedule;
 use super::sgd::Sgd;
+use super::stage::load_parent;
 use crate::config::eval::ReportEpoch;
 use crate::config::run::InvalidRun;
+use crate::config::train::FromParent;
 use crate::config::RunConfig;
-use crate::data::{load_dataset, Batch, DataError, Dataset, GroupThresholds, Loader, SplitKind};
-use crate::eval::report::{evaluate, EvalReport};
+use crate::data::{load_dataset, Batch, DataError, Loader};
+use crate::eval::report::EvalReport;
 use crate::nn::{AdaptiveBackend, LearnedParam, Model};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,8 @@ pub struct TrainContext<'a> {
     /// Set from another thread (Ctrl-C) to stop after the current batch.
     pub cancel: Option<Arc<AtomicBool>>,
     pub on_epoch: Option<EpochCallback<'a>>,
+    /// The parent stage's checkpoint, for `train.from_parent`.
+    pub parent_checkpoint: Option<PathBuf>,
 }
 
 /// How a run ended.
@@ -87,6 +92,9 @@ pub struct RunResult {
     /// The epoch whose model the test numbers come from (1-based count of finished epochs).
     pub reported_epoch: usize,
     pub test: Option<EvalReport>,
+    /// The analyses `eval.analyses` asked for, on the final model.
+    #[serde(default)]
+    pub analyses: Analyses,
     pub epochs: Vec<EpochMetrics>,
     pub learned: Vec<LearnedParamValue>,
     pub wall_s: f64,
@@ -128,6 +136,13 @@ where
         run.seed,
     )?;
     let mut model = Model::<B>::seeded(&run.model, run.seed, device);
+    if run.train.from_parent != FromParent::None {
+        let parent = ctx.parent_checkpoint.as_deref().ok_or_else(|| InvalidRun {
+            key: "train.from_parent".into(),
+            reason: "this stage needs a parent stage's checkpoint (declare it with `needs:`)".into(),
+        })?;
+        model = load_parent(model, run, parent, device).map_err(CheckpointError::from)?;
+    }
     let mut sgd = Sgd::<B::InnerBackend>::new(&run.train);
     let mut first_epoch = 0;
     if let Some(dir) = &ctx.out_dir {
@@ -143,6 +158,7 @@ where
         }
     }
 
+    let crt = run.train.from_parent == FromParent::Crt;
     let schedule = LrSchedule::new(run.train.lr, run.train.epochs, run.train.schedule.clone());
     let loss = Loss::new(&run.train.loss, &dataset.class_counts);
     let steps = loader.steps_per_epoch();
@@ -167,7 +183,7 @@ where
             let lr = schedule.lr(epoch, iter, steps);
             let n = batch.labels.len();
             let (x, targets) = to_tensors::<B>(batch, device);
-            let value = loss.forward(model.forward(x), targets, epoch);
+            let value = loss.forward(logits(&model, x, crt), targets, epoch);
             let scalar = value.clone().into_scalar().elem::<f64>();
             if !scalar.is_finite() {
                 bar.finish_and_clear();
@@ -189,7 +205,7 @@ where
         let done = epoch + 1;
         let evaluate_now = run.eval.eval_every > 0 && done % run.eval.eval_every == 0;
         let test_top1 = if evaluate_now {
-            let report = test_report(&model.valid(), &loader, &dataset, run)?;
+            let (report, _) = evaluate_model(&model.valid(), &loader, &dataset, run)?;
             let top1 = report.top1;
             if best.as_ref().is_none_or(|(b, _, _)| top1 > *b) {
                 best = Some((top1, done, report));
@@ -218,21 +234,35 @@ where
     }
     bar.finish_and_clear();
 
+    let (final_report, analyses) = evaluate_model(&model.valid(), &loader, &dataset, run)?;
     let (reported_epoch, test) = match (run.eval.report, best) {
         (ReportEpoch::Best, Some((_, epoch, report))) => (epoch, report),
-        _ => (
-            run.train.epochs,
-            test_report(&model.valid(), &loader, &dataset, run)?,
-        ),
+        _ => (run.train.epochs, final_report),
     };
     Ok(RunResult {
         status: RunStatus::Done,
         reported_epoch,
         test: Some(test),
+        analyses,
         epochs,
         learned: model.learned_params().into_iter().map(Into::into).collect(),
         wall_s: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Training-mode logits. Under cRT the backbone runs in eval mode outside autodiff (frozen
+/// weights and BatchNorm statistics, no backward through it) and only the head is tracked.
+fn logits<B>(model: &Model<B>, x: Tensor<B, 4>, crt: bool) -> Tensor<B, 2>
+where
+    B: AutodiffBackend + AdaptiveBackend,
+    B::InnerBackend: AdaptiveBackend,
+{
+    if crt {
+        let features = model.valid().features(x.inner());
+        model.head().forward(Tensor::from_inner(features))
+    } else {
+        model.forward(x)
+    }
 }
 
 fn diverged(epoch: usize, reason: String, epochs: Vec<EpochMetrics>, start: Instant) -> RunResult {
@@ -243,6 +273,7 @@ fn diverged(epoch: usize, reason: String, epochs: Vec<EpochMetrics>, start: Inst
         },
         reported_epoch: epoch,
         test: None,
+        analyses: Analyses::default(),
         epochs,
         learned: Vec::new(),
         wall_s: start.elapsed().as_secs_f64(),
@@ -266,41 +297,6 @@ fn to_tensors<B: Backend>(batch: Batch, device: &B::Device) -> (Tensor<B, 4>, Ta
         }
     };
     (x, targets)
-}
-
-/// Eval-mode logits of the whole test split (no autodiff: BatchNorm uses running statistics,
-/// dropout is off).
-pub fn test_logits<B: AdaptiveBackend>(
-    model: &Model<B>,
-    loader: &Loader,
-) -> Result<(Vec<f32>, Vec<usize>), DataError> {
-    let device = model.devices().into_iter().next().unwrap_or_default();
-    let (mut logits, mut labels) = (Vec::new(), Vec::new());
-    for batch in loader.eval_batches(SplitKind::Test) {
-        let batch = batch?;
-        let x = Tensor::<B, 4>::from_data(TensorData::new(batch.images, batch.shape), &device);
-        let out = model.forward(x).into_data().convert::<f32>();
-        logits.extend(out.to_vec::<f32>().unwrap_or_default());
-        labels.extend(batch.labels);
-    }
-    Ok((logits, labels))
-}
-
-fn test_report<B: AdaptiveBackend>(
-    model: &Model<B>,
-    loader: &Loader,
-    dataset: &Dataset,
-    run: &RunConfig,
-) -> Result<EvalReport, DataError> {
-    let (logits, labels) = test_logits(model, loader)?;
-    let groups = dataset.groups(GroupThresholds::from(&run.data));
-    Ok(evaluate(
-        logits,
-        &labels,
-        &dataset.class_counts,
-        &groups,
-        &run.eval,
-    ))
 }
 
 fn progress_bar(enabled: bool, total: u64, position: u64) -> ProgressBar {
