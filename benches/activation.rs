@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::{gelu, relu, silu};
+use burn::tensor::TensorPrimitive;
 use burn::tensor::{Distribution, Tensor};
 use repro::config::model::LambdaGrad;
-use repro::nn::adaptive_op::{adaptive, AdaptiveKind};
+use repro::nn::adaptive_op::{
+    adaptive, composite_backward, composite_forward, AdaptiveBackend, AdaptiveKind,
+};
 
 type B = Autodiff<Flex>;
 const SHAPE: [usize; 4] = [128, 64, 32, 32];
@@ -45,6 +48,34 @@ fn main() {
         median(|| step(&x, aglu(LambdaGrad::Reference))),
         baseline,
     );
+
+    // The op alone, without autodiff: the fused CPU kernel against the composite tensor ops
+    // it replaces (the "before" of issue 8).
+    let z = x.clone().inner().into_primitive().tensor();
+    let g = Tensor::<Flex, 4>::ones(SHAPE, &device).into_primitive().tensor();
+    let k = kappa.clone().inner().into_primitive().tensor();
+    let l = lambda.clone().inner().into_primitive().tensor();
+    let op = |fused: bool| {
+        let (z, g, k, l) = (z.clone(), g.clone(), k.clone(), l.clone());
+        move || {
+            let start = Instant::now();
+            let (kind, grad) = (AdaptiveKind::Aglu, LambdaGrad::Exact);
+            let [dz, _, _] = if fused {
+                let _ = Flex::adaptive_forward(z.clone(), k.clone(), l.clone(), kind, grad);
+                Flex::adaptive_backward(z.clone(), k.clone(), l.clone(), g.clone(), kind, grad)
+            } else {
+                let _ = composite_forward::<Flex>(z.clone(), k.clone(), l.clone(), kind, grad);
+                composite_backward::<Flex>(z.clone(), k.clone(), l.clone(), g.clone(), kind, grad)
+            };
+            let dz = Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(dz));
+            let _ = dz.slice([0..1, 0..1, 0..1, 0..1]).into_scalar();
+            start.elapsed()
+        }
+    };
+    println!("AGLU op alone (forward + backward, no autodiff):");
+    let composite = median(op(false));
+    report("composite tensor ops", composite, composite);
+    report("fused CPU kernel", median(op(true)), composite);
 }
 
 /// One forward + backward; the loss is a plain sum so the gradient flowing back is ones.
@@ -69,7 +100,7 @@ fn median(mut run: impl FnMut() -> Duration) -> Duration {
 
 fn report(name: &str, time: Duration, baseline: Duration) {
     println!(
-        "  {name:<22} {:>8.1} ms   {:>5.2}x relu",
+        "  {name:<22} {:>8.1} ms   {:>5.2}x",
         time.as_secs_f64() * 1e3,
         time.as_secs_f64() / baseline.as_secs_f64()
     );

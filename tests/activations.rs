@@ -398,3 +398,54 @@ fn no_nan_or_inf_over_the_supported_range_in_f32() {
         }
     }
 }
+
+/// The fused CPU kernel (what `Flex` runs for f32) against the composite tensor-op version,
+/// with per-channel parameters, on spatial maps and on attention vectors.
+#[test]
+fn fused_cpu_kernel_matches_the_composite_ops() {
+    use repro::nn::adaptive_op::{composite_backward, composite_forward, AdaptiveBackend};
+    let device = Default::default();
+    for shape in [[4, 3, 5, 7], [6, 8, 1, 1]] {
+        let c = shape[1];
+        let z = Tensor::<Flex, 4>::random(shape, Distribution::Normal(0.0, 3.0), &device);
+        let g = Tensor::<Flex, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let kappa = Tensor::<Flex, 4>::random([1, c, 1, 1], Distribution::Uniform(-2.0, 3.0), &device);
+        let lambda = Tensor::<Flex, 4>::random([1, c, 1, 1], Distribution::Uniform(0.01, 3.0), &device);
+        let p = |t: &Tensor<Flex, 4>| t.clone().into_primitive().tensor();
+        let v = |t| {
+            Tensor::<Flex, 4>::from_primitive(burn::tensor::TensorPrimitive::Float(t))
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        for kind in [AdaptiveKind::Apa, AdaptiveKind::Aglu] {
+            for grad in [LambdaGrad::Exact, LambdaGrad::Reference] {
+                let fused = v(Flex::adaptive_forward(p(&z), p(&kappa), p(&lambda), kind, grad));
+                let plain = v(composite_forward::<Flex>(
+                    p(&z),
+                    p(&kappa),
+                    p(&lambda),
+                    kind,
+                    grad,
+                ));
+                assert_close(&fused, &plain, "forward");
+                let fused = Flex::adaptive_backward(p(&z), p(&kappa), p(&lambda), p(&g), kind, grad);
+                let plain = composite_backward::<Flex>(p(&z), p(&kappa), p(&lambda), p(&g), kind, grad);
+                for (name, (a, b)) in ["dz", "dκ", "dλ"].iter().zip(fused.into_iter().zip(plain)) {
+                    assert_close(&v(a), &v(b), name);
+                }
+            }
+        }
+    }
+}
+
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    let scale = b.iter().fold(1.0f32, |m, x| m.max(x.abs()));
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= 2e-5 * scale,
+            "{what}: {x} vs {y} (scale {scale})"
+        );
+    }
+}

@@ -32,6 +32,7 @@ pub enum AdaptiveKind {
 
 /// A backend that can evaluate APA/AGLU. `z` is `[N, C, H, W]`; `kappa` and `lambda` are
 /// broadcastable to it (`[1, 1, 1, 1]` or `[1, C, 1, 1]`), `lambda` already floored above zero.
+/// The default methods compose standard tensor ops; a backend with a fused kernel overrides them.
 pub trait AdaptiveBackend: Backend {
     fn adaptive_forward(
         z: FloatTensor<Self>,
@@ -40,20 +41,89 @@ pub trait AdaptiveBackend: Backend {
         kind: AdaptiveKind,
         lambda_grad: LambdaGrad,
     ) -> FloatTensor<Self> {
-        let _ = lambda_grad; // only the backward differs
-        let (z, kappa, lambda) = (wrap::<Self>(z), wrap::<Self>(kappa), wrap::<Self>(lambda));
-        let p = apa(z.clone(), kappa, lambda);
-        unwrap(match kind {
-            AdaptiveKind::Apa => p,
-            AdaptiveKind::Aglu => p * z,
-        })
+        composite_forward::<Self>(z, kappa, lambda, kind, lambda_grad)
+    }
+
+    /// Gradients with respect to (z, κ, λ) given the output's gradient, κ's and λ's already
+    /// summed to their own shapes.
+    fn adaptive_backward(
+        z: FloatTensor<Self>,
+        kappa: FloatTensor<Self>,
+        lambda: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kind: AdaptiveKind,
+        lambda_grad: LambdaGrad,
+    ) -> [FloatTensor<Self>; 3] {
+        composite_backward::<Self>(z, kappa, lambda, grad, kind, lambda_grad)
     }
 }
 
-impl AdaptiveBackend for burn::backend::Flex {}
+impl AdaptiveBackend for burn::backend::Flex {
+    fn adaptive_forward(
+        z: FloatTensor<Self>,
+        kappa: FloatTensor<Self>,
+        lambda: FloatTensor<Self>,
+        kind: AdaptiveKind,
+        lambda_grad: LambdaGrad,
+    ) -> FloatTensor<Self> {
+        match super::adaptive_cpu::forward(&z, &kappa, &lambda, kind) {
+            Some(out) => out,
+            None => composite_forward::<Self>(z, kappa, lambda, kind, lambda_grad),
+        }
+    }
+
+    fn adaptive_backward(
+        z: FloatTensor<Self>,
+        kappa: FloatTensor<Self>,
+        lambda: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kind: AdaptiveKind,
+        lambda_grad: LambdaGrad,
+    ) -> [FloatTensor<Self>; 3] {
+        match super::adaptive_cpu::backward(&z, &kappa, &lambda, &grad, kind, lambda_grad) {
+            Some(grads) => grads,
+            None => composite_backward::<Self>(z, kappa, lambda, grad, kind, lambda_grad),
+        }
+    }
+}
 
 #[cfg(feature = "cuda")]
 impl AdaptiveBackend for burn::backend::Cuda {}
+
+/// The forward from standard tensor ops (any backend, any float dtype).
+pub fn composite_forward<B: Backend>(
+    z: FloatTensor<B>,
+    kappa: FloatTensor<B>,
+    lambda: FloatTensor<B>,
+    kind: AdaptiveKind,
+    _lambda_grad: LambdaGrad,
+) -> FloatTensor<B> {
+    let (z, kappa, lambda) = (wrap::<B>(z), wrap::<B>(kappa), wrap::<B>(lambda));
+    let p = apa(z.clone(), kappa, lambda);
+    unwrap(match kind {
+        AdaptiveKind::Apa => p,
+        AdaptiveKind::Aglu => p * z,
+    })
+}
+
+/// The backward from standard tensor ops (any backend, any float dtype).
+pub fn composite_backward<B: Backend>(
+    z: FloatTensor<B>,
+    kappa: FloatTensor<B>,
+    lambda: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    kind: AdaptiveKind,
+    lambda_grad: LambdaGrad,
+) -> [FloatTensor<B>; 3] {
+    let (z, kappa, lambda, grad) = (wrap::<B>(z), wrap::<B>(kappa), wrap::<B>(lambda), wrap::<B>(grad));
+    let (kappa_shape, lambda_shape) = (kappa.dims(), lambda.dims());
+    let [dz, dkappa, dlambda] = adaptive_grads(z, kappa, lambda, kind, lambda_grad);
+    [
+        unwrap(dz * grad.clone()),
+        unwrap(reduce_to(dkappa * grad.clone(), kappa_shape)),
+        unwrap(reduce_to(dlambda * grad, lambda_shape)),
+    ]
+}
 
 fn wrap<B: Backend>(t: FloatTensor<B>) -> Tensor<B, 4> {
     Tensor::from_primitive(TensorPrimitive::Float(t))
@@ -141,27 +211,22 @@ struct AdaptiveBackward {
     lambda_grad: LambdaGrad,
 }
 
-impl<B: Backend> Backward<B, 3> for AdaptiveBackward {
+impl<B: AdaptiveBackend> Backward<B, 3> for AdaptiveBackward {
     type State = (NodeId, NodeId, NodeId);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let [node_z, node_kappa, node_lambda] = ops.parents;
-        let grad_out = wrap::<B>(grads.consume::<B>(&ops.node));
+        let grad_out = grads.consume::<B>(&ops.node);
         let (z_id, kappa_id, lambda_id) = ops.state;
-        let z = wrap::<B>(checkpointer.retrieve_node_output(z_id));
-        let kappa = wrap::<B>(checkpointer.retrieve_node_output(kappa_id));
-        let lambda = wrap::<B>(checkpointer.retrieve_node_output(lambda_id));
-        let (kappa_shape, lambda_shape) = (kappa.dims(), lambda.dims());
-        let [dz, dkappa, dlambda] = adaptive_grads(z, kappa, lambda, self.kind, self.lambda_grad);
-
-        if let Some(node) = node_z {
-            grads.register::<B>(node.id, unwrap(dz * grad_out.clone()));
-        }
-        if let Some(node) = node_kappa {
-            grads.register::<B>(node.id, unwrap(reduce_to(dkappa * grad_out.clone(), kappa_shape)));
-        }
-        if let Some(node) = node_lambda {
-            grads.register::<B>(node.id, unwrap(reduce_to(dlambda * grad_out, lambda_shape)));
+        let z = checkpointer.retrieve_node_output(z_id);
+        let kappa = checkpointer.retrieve_node_output(kappa_id);
+        let lambda = checkpointer.retrieve_node_output(lambda_id);
+        let [dz, dkappa, dlambda] =
+            B::adaptive_backward(z, kappa, lambda, grad_out, self.kind, self.lambda_grad);
+        for (node, grad) in [(node_z, dz), (node_kappa, dkappa), (node_lambda, dlambda)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
         }
     }
 }

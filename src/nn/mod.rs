@@ -2,6 +2,7 @@
 //! import. Nothing here knows about manifests or the results store.
 
 pub mod activation;
+mod adaptive_cpu;
 pub mod adaptive_op;
 pub mod attention;
 pub mod classifier;

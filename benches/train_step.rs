@@ -1,0 +1,67 @@
+//! Training throughput of a CIFAR ResNet-32 step on the CPU backend: forward, cross-entropy,
+//! backward and an SGD update (momentum 0.9, weight decay) on a batch of 128 32×32 images —
+//! the step PyTorch runs at ~229 img/s on this 2-core machine type (issue 4/8 figures).
+//!
+//! Run: `cargo bench --bench train_step`. Prints images/s per model (median of 3 timed steps
+//! after one warm-up step) and each model's ratio to the ReLU baseline measured in the same run.
+
+use std::time::Instant;
+
+use burn::backend::{Autodiff, Flex};
+use burn::optim::GradientsParams;
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use repro::config::{ModelConfig, TrainConfig};
+use repro::nn::Model;
+use repro::train::loss::{Loss, Targets};
+use repro::train::sgd::Sgd;
+
+type B = Autodiff<Flex>;
+const BATCH: usize = 128;
+const TIMED: usize = 3;
+
+fn main() {
+    let models = [
+        ("resnet32 relu", "{arch: resnet32, num_classes: 100}"),
+        (
+            "resnet32 aglu + APA*",
+            "{arch: resnet32, num_classes: 100, activation: aglu, attention: se, gate: apa, \
+             attention_layernorm: true, attention_dropout: 0.1, reduction: 4, classifier: cosine}",
+        ),
+    ];
+    println!("CIFAR ResNet-32 training step, batch {BATCH}, 32×32, CPU (flex):");
+    let mut baseline = None;
+    for (name, yaml) in models {
+        let rate = images_per_second(&serde_yaml::from_str(yaml).expect("valid model config"));
+        let base = *baseline.get_or_insert(rate);
+        println!("  {name:<22} {rate:>7.1} img/s   {:>5.2}x relu", rate / base);
+    }
+}
+
+fn images_per_second(config: &ModelConfig) -> f64 {
+    let device = Default::default();
+    let mut model = Model::<B>::seeded(config, 0, &device);
+    let train = TrainConfig::default();
+    let mut sgd = Sgd::new(&train);
+    let loss = Loss::new(&train.loss, &vec![1; config.num_classes]);
+    let x = Tensor::<B, 4>::random([BATCH, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let labels: Vec<i64> = (0..BATCH as i64).map(|i| i % config.num_classes as i64).collect();
+    let mut times = Vec::new();
+    for step in 0..=TIMED {
+        let start = Instant::now();
+        let targets = Targets::Hard(Tensor::<B, 1, Int>::from_data(
+            TensorData::new(labels.clone(), [BATCH]),
+            &device,
+        ));
+        let value = loss.forward(model.forward(x.clone()), targets, 0);
+        let grads = GradientsParams::from_grads(value.backward(), &model);
+        model = sgd.step(0.1, model, grads);
+        // Reading a weight forces the update to finish inside the timing.
+        let _ = model.learned_params();
+        let _ = model.head().forward(Tensor::zeros([1, 64], &device)).into_data();
+        if step > 0 {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    BATCH as f64 / times[TIMED / 2]
+}
