@@ -2,20 +2,21 @@
 //! backward and an SGD update (momentum 0.9, weight decay) on a batch of 128 32×32 images —
 //! the step PyTorch runs at ~229 img/s on this 2-core machine type (issue 4/8 figures).
 //!
-//! Run: `cargo bench --bench train_step`. Prints images/s per model (median of 3 timed steps
-//! after one warm-up step) and each model's ratio to the ReLU baseline measured in the same run.
+//! Run: `cargo bench --bench train_step` (CPU), or `cargo bench --features cuda --bench
+//! train_step -- cuda:0`. Prints images/s per model (median of 3 timed steps after one warm-up
+//! step) and each model's ratio to the ReLU baseline measured in the same run.
 
 use std::time::Instant;
 
-use burn::backend::{Autodiff, Flex};
 use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use repro::backend::DeviceSpec;
 use repro::config::{ModelConfig, TrainConfig};
-use repro::nn::Model;
+use repro::nn::{AdaptiveBackend, Model};
 use repro::train::loss::{Loss, Targets};
 use repro::train::sgd::Sgd;
 
-type B = Autodiff<Flex>;
 const BATCH: usize = 128;
 const TIMED: usize = 3;
 
@@ -28,17 +29,37 @@ fn main() {
              attention_layernorm: true, attention_dropout: 0.1, reduction: 4, classifier: cosine}",
         ),
     ];
-    println!("CIFAR ResNet-32 training step, batch {BATCH}, 32×32, CPU (flex):");
+    // `cargo bench` passes `--bench`; the device is the first other argument.
+    let device = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "cpu".into());
+    let spec: DeviceSpec = device.parse().expect("a device: cpu or cuda:N");
+    println!("CIFAR ResNet-32 training step, batch {BATCH}, 32×32, on {spec}:");
     let mut baseline = None;
     for (name, yaml) in models {
-        let rate = images_per_second(&serde_yaml::from_str(yaml).expect("valid model config"));
+        let config = serde_yaml::from_str(yaml).expect("valid model config");
+        let rate = match spec {
+            DeviceSpec::Cpu => images_per_second::<repro::backend::CpuTrain>(&config, &Default::default()),
+            #[cfg(feature = "cuda")]
+            DeviceSpec::Cuda(i) => images_per_second::<repro::backend::GpuTrain>(
+                &config,
+                &burn::backend::cuda::CudaDevice::new(i),
+            ),
+            #[cfg(not(feature = "cuda"))]
+            DeviceSpec::Cuda(_) => panic!("build with --features cuda for {spec}"),
+        };
         let base = *baseline.get_or_insert(rate);
         println!("  {name:<22} {rate:>7.1} img/s   {:>5.2}x relu", rate / base);
     }
 }
 
-fn images_per_second(config: &ModelConfig) -> f64 {
-    let device = Default::default();
+fn images_per_second<B>(config: &ModelConfig, device: &B::Device) -> f64
+where
+    B: AutodiffBackend + AdaptiveBackend,
+    B::InnerBackend: AdaptiveBackend,
+{
+    let device = device.clone();
     let mut model = Model::<B>::seeded(config, 0, &device);
     let train = TrainConfig::default();
     let mut sgd = Sgd::new(&train);

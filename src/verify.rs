@@ -44,9 +44,9 @@ pub enum WeightsChoice {
 /// Problems with the fixture itself: the check could not be run (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("cannot read fixture {path}: {source}")]
+    #[error("cannot read fixture {path}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("fixture {path} is not valid: {source}")]
+    #[error("fixture {path} is not valid")]
     Parse {
         path: PathBuf,
         source: serde_json::Error,

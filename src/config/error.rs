@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 /// An input error: a manifest, an override or a name the user gave. The CLI exits 2 on these.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{location}: {message}")]
     Invalid { location: Location, message: String },

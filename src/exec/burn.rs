@@ -54,7 +54,7 @@ impl Trainer for BurnTrainer {
         };
         let result = run_on(spec, &run.config, &train_ctx).map_err(|e| match e {
             train::TrainError::Interrupted { .. } => TrainError::Cancelled,
-            other => TrainError::Failed(other.to_string()),
+            other => TrainError::Failed(format!("{:#}", anyhow::Error::from(other))),
         })?;
         Ok(to_store(result, &ctx.out_dir))
     }

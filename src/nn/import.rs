@@ -19,7 +19,7 @@ use crate::config::model::{Attention, ModelConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a valid {format} file: {reason}")]
     Format {

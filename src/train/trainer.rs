@@ -36,7 +36,7 @@ pub enum TrainError {
     Data(#[from] DataError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error("cannot create the run folder {path}: {source}")]
+    #[error("cannot create the run folder {path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("interrupted after {epochs_done} epochs (resumable from the last checkpoint)")]
     Interrupted { epochs_done: usize },
