@@ -187,3 +187,16 @@ fn analyses_report_attention_nc1_and_ks_when_asked() {
     let plain = train::<B>(&tiny("", 1), &TrainContext::default(), &Default::default()).unwrap();
     assert_eq!(plain.analyses, Default::default(), "analyses are off by default");
 }
+
+#[test]
+fn a_diverging_run_stops_with_its_reason() {
+    let mut run = tiny("", 2);
+    run.train.lr = 1.0e30;
+    run.train.schedule.warmup_epochs = 0;
+    let result = train::<B>(&run, &TrainContext::default(), &Default::default()).unwrap();
+    match result.status {
+        RunStatus::Diverged { epoch: 1, reason } => assert!(reason.contains("loss became"), "{reason}"),
+        other => panic!("expected divergence in epoch 1, got {other:?}"),
+    }
+    assert!(result.test.is_none(), "a diverged run reports no test numbers");
+}
