@@ -54,8 +54,13 @@ fn view<'a>(z: &'a FlexTensor, kappa: &'a FlexTensor, lambda: &'a FlexTensor) ->
     })
 }
 
-fn log_sigmoid(x: f32) -> f32 {
-    x.min(0.0) - (-x.abs()).exp().ln_1p()
+/// `(log σ(u), σ(−u))` from one exponential and one logarithm: with e = exp(−|u|),
+/// log σ(u) = min(u, 0) − ln(1 + e) and σ(−u) = e/(1 + e) for u ≥ 0, 1/(1 + e) otherwise.
+fn log_sigmoid_and_complement(u: f32) -> (f32, f32) {
+    let e = (-u.abs()).exp();
+    let ls = u.min(0.0) - e.ln_1p();
+    let t = if u >= 0.0 { e / (1.0 + e) } else { 1.0 / (1.0 + e) };
+    (ls, t)
 }
 
 fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
@@ -78,7 +83,8 @@ pub fn forward(
             let (k, l) = (v.kappa[i], v.lambda[i]);
             let (inv_l, ln_l) = (1.0 / l, l.ln());
             for (o, &z) in out.iter_mut().zip(z) {
-                let p = (log_sigmoid(k * z - ln_l) * inv_l).exp();
+                let (ls, _) = log_sigmoid_and_complement(k * z - ln_l);
+                let p = (ls * inv_l).exp();
                 *o = match kind {
                     AdaptiveKind::Apa => p,
                     AdaptiveKind::Aglu => z * p,
@@ -155,10 +161,8 @@ fn plane_backward(
     let (inv_l, ln_l) = (1.0 / l, l.ln());
     let (mut dk_sum, mut dl_sum) = (0.0f64, 0.0f64);
     for ((d, &z), &g) in dz.iter_mut().zip(z).zip(g) {
-        let u = k * z - ln_l;
-        let ls = log_sigmoid(u);
+        let (ls, t) = log_sigmoid_and_complement(k * z - ln_l);
         let p = (ls * inv_l).exp();
-        let t = log_sigmoid(-u).exp();
         let c = p * t * inv_l;
         let dp_dlambda = -p * log1m_plus_identity(ls, t) * inv_l * inv_l;
         let (dz_local, dk, dl) = match kind {
