@@ -147,7 +147,10 @@ pub fn load_state_dict_keeping<B: AdaptiveBackend>(
     device: &B::Device,
     keep: Option<&str>,
 ) -> Result<Model<B>, ImportError> {
-    let expected = KeyCollector::keys(&model, config);
+    let expected: BTreeSet<String> = param_keys(&model, config)
+        .into_iter()
+        .map(|(_, key)| key)
+        .collect();
     let state = strip_wrapper_prefix(state, &expected);
     let mut loader = Loader {
         naming: Naming::new(config),
@@ -393,48 +396,20 @@ impl<B: Backend> ModuleMapper<B> for Loader<B> {
     }
 }
 
-/// Lists the reference keys a model expects (used to find a checkpoint's wrapper prefix).
-struct KeyCollector {
-    naming: Naming,
-    path: Vec<(String, String)>,
-    keys: BTreeSet<String>,
-}
-
-impl KeyCollector {
-    fn keys<B: Backend>(model: &Model<B>, config: &ModelConfig) -> BTreeSet<String> {
-        let mut collector = Self {
-            naming: Naming::new(config),
-            path: Vec::new(),
-            keys: BTreeSet::new(),
-        };
-        model.visit(&mut collector);
-        collector.keys
-    }
-}
-
-impl<B: Backend> burn::module::ModuleVisitor<B> for KeyCollector {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<B, D>>) {
-        self.keys.insert(self.naming.torch_key(&self.path));
-    }
-}
-
 /// The reference keys of a model, sorted (for `repro inspect` and tests).
 pub fn reference_keys<B: AdaptiveBackend>(model: &Model<B>, config: &ModelConfig) -> Vec<String> {
-    KeyCollector::keys(model, config).into_iter().collect()
+    let keys: BTreeSet<String> = param_keys(model, config)
+        .into_iter()
+        .map(|(_, key)| key)
+        .collect();
+    keys.into_iter().collect()
 }
 
 /// Our model's tensors under the reference key names, as f32: what a checkpoint stores, and
 /// what the reference code can load.
 pub fn export_state_dict<B: AdaptiveBackend>(model: &Model<B>, config: &ModelConfig) -> StateDict {
     let mut exporter = Exporter {
+        with_values: true,
         naming: Naming::new(config),
         path: Vec::new(),
         state: StateDict::new(),
@@ -450,6 +425,7 @@ pub fn param_keys<B: AdaptiveBackend>(
     config: &ModelConfig,
 ) -> Vec<(burn::module::ParamId, String)> {
     let mut exporter = Exporter {
+        with_values: false,
         naming: Naming::new(config),
         path: Vec::new(),
         state: StateDict::new(),
@@ -460,6 +436,8 @@ pub fn param_keys<B: AdaptiveBackend>(
 }
 
 struct Exporter {
+    /// Whether to copy the tensors out (not needed when only the names are wanted).
+    with_values: bool,
     naming: Naming,
     path: Vec<(String, String)>,
     state: StateDict,
@@ -477,6 +455,10 @@ impl<B: Backend> burn::module::ModuleVisitor<B> for Exporter {
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let key = self.naming.torch_key(&self.path);
+        self.ids.push((param.id, key.clone()));
+        if !self.with_values {
+            return;
+        }
         let value = param.val();
         let value = match layout_of(&self.path) {
             Layout::Transposed if D == 2 => {
@@ -485,7 +467,6 @@ impl<B: Backend> burn::module::ModuleVisitor<B> for Exporter {
             }
             _ => value.into_data(),
         };
-        self.ids.push((param.id, key.clone()));
         self.state.insert(key, value.convert::<f32>());
     }
 }
