@@ -13,7 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use repro::backend::DeviceSpec;
 use repro::config::{ModelConfig, TrainConfig};
-use repro::nn::{AdaptiveBackend, Model};
+use repro::nn::{FusedBackend, Model};
 use repro::train::loss::{Loss, Targets};
 use repro::train::sgd::Sgd;
 
@@ -56,8 +56,8 @@ fn main() {
 
 fn images_per_second<B>(config: &ModelConfig, device: &B::Device) -> f64
 where
-    B: AutodiffBackend + AdaptiveBackend,
-    B::InnerBackend: AdaptiveBackend,
+    B: AutodiffBackend + FusedBackend,
+    B::InnerBackend: FusedBackend,
 {
     let device = device.clone();
     let mut model = Model::<B>::seeded(config, 0, &device);

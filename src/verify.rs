@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::config::ModelConfig;
 use crate::nn::import::{load_state_dict, read_state_dict, ImportError};
-use crate::nn::{AdaptiveBackend, Model};
+use crate::nn::{FusedBackend, Model};
 
 #[derive(Debug, Deserialize)]
 struct Fixture {
@@ -94,7 +94,7 @@ fn f32_ulp(x: f64) -> f64 {
     f64::from(f32::from_bits(x.to_bits() + 1) - x)
 }
 
-pub fn verify<B: AdaptiveBackend>(
+pub fn verify<B: FusedBackend>(
     fixture_path: &Path,
     choice: WeightsChoice,
     extra_ulps: u32,

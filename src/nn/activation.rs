@@ -8,7 +8,7 @@ use burn::tensor::activation::{gelu, mish, relu, sigmoid, silu};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::adaptive_op::{adaptive, AdaptiveBackend, AdaptiveKind};
+use super::adaptive_op::{adaptive, AdaptiveKind, FusedBackend};
 use super::init::param;
 use super::rng;
 use crate::config::model::{Activation, Gate, InitConfig, LambdaGrad, ModelConfig, ParamSharing};
@@ -79,7 +79,7 @@ impl AdaptiveConfig {
     }
 }
 
-impl<B: AdaptiveBackend> Adaptive<B> {
+impl<B: FusedBackend> Adaptive<B> {
     /// Applies the function to `[N, C, H, W]`; per-channel parameters broadcast over C.
     pub fn forward(&self, z: Tensor<B, 4>) -> Tensor<B, 4> {
         let shape = [1, self.kappa.dims()[0], 1, 1];
@@ -112,7 +112,7 @@ pub struct Act<B: Backend> {
     adaptive: Option<Adaptive<B>>,
 }
 
-impl<B: AdaptiveBackend> Act<B> {
+impl<B: FusedBackend> Act<B> {
     pub fn new(model: &ModelConfig, channels: usize, device: &B::Device) -> Self {
         let kind = model.activation;
         let prelu = (kind == Activation::Prelu).then(|| PReluConfig::new().init(device));
@@ -160,7 +160,7 @@ pub struct GateAct<B: Backend> {
     temperature: Option<Param<Tensor<B, 1>>>,
 }
 
-impl<B: AdaptiveBackend> GateAct<B> {
+impl<B: FusedBackend> GateAct<B> {
     pub fn new(model: &ModelConfig, channels: usize, device: &B::Device) -> Self {
         let kind = model.gate;
         let adaptive = (kind == Gate::Apa).then(|| AdaptiveConfig::apa(model, channels).init(device));

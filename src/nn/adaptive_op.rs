@@ -6,7 +6,7 @@
 //! term (selectable with [`LambdaGrad::Reference`] to study the difference), and one fused op
 //! saves autodiff from recording the dozen primitive ops of the forward.
 //!
-//! Backends opt in through [`AdaptiveBackend`]; its default method composes standard tensor
+//! Backends opt in through [`FusedBackend`]; its default method composes standard tensor
 //! ops, so any backend works and a backend with a fused kernel overrides it.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -19,6 +19,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
 
+use super::batch_norm_op as bn;
 use crate::config::model::LambdaGrad;
 
 /// Which function of the APA family the op computes.
@@ -33,7 +34,7 @@ pub enum AdaptiveKind {
 /// A backend that can evaluate APA/AGLU. `z` is `[N, C, H, W]`; `kappa` and `lambda` are
 /// broadcastable to it (`[1, 1, 1, 1]` or `[1, C, 1, 1]`), `lambda` already floored above zero.
 /// The default methods compose standard tensor ops; a backend with a fused kernel overrides them.
-pub trait AdaptiveBackend: Backend {
+pub trait FusedBackend: Backend {
     fn adaptive_forward(
         z: FloatTensor<Self>,
         kappa: FloatTensor<Self>,
@@ -56,9 +57,39 @@ pub trait AdaptiveBackend: Backend {
     ) -> [FloatTensor<Self>; 3] {
         composite_backward::<Self>(z, kappa, lambda, grad, kind, lambda_grad)
     }
+
+    /// Per-channel batch mean and biased variance of `[N, C, H, W]` (not tracked by autodiff).
+    fn batch_norm_stats(x: FloatTensor<Self>) -> [FloatTensor<Self>; 2] {
+        bn::composite_stats::<Self>(x)
+    }
+
+    /// `(x − mean)/√(var + ε)·weight + bias`; under autodiff, differentiated as training-mode
+    /// BatchNorm (mean and var being the batch's statistics of `x`).
+    fn batch_norm_normalize(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        bn::composite_normalize::<Self>(x, weight, bias, mean, var, epsilon)
+    }
+
+    /// Gradients (x, weight, bias) of training-mode BatchNorm.
+    fn batch_norm_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        bn::composite_backward::<Self>(x, weight, mean, var, grad, epsilon)
+    }
 }
 
-impl AdaptiveBackend for burn::backend::Flex {
+impl FusedBackend for burn::backend::Flex {
     fn adaptive_forward(
         z: FloatTensor<Self>,
         kappa: FloatTensor<Self>,
@@ -85,10 +116,42 @@ impl AdaptiveBackend for burn::backend::Flex {
             None => composite_backward::<Self>(z, kappa, lambda, grad, kind, lambda_grad),
         }
     }
+
+    fn batch_norm_stats(x: FloatTensor<Self>) -> [FloatTensor<Self>; 2] {
+        super::batch_norm_cpu::stats(&x).unwrap_or_else(|| bn::composite_stats::<Self>(x))
+    }
+
+    fn batch_norm_normalize(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        match super::batch_norm_cpu::normalize(&x, &weight, &bias, &mean, &var, epsilon) {
+            Some(y) => y,
+            None => bn::composite_normalize::<Self>(x, weight, bias, mean, var, epsilon),
+        }
+    }
+
+    fn batch_norm_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        match super::batch_norm_cpu::backward(&x, &weight, &mean, &var, &grad, epsilon) {
+            Some(grads) => grads,
+            None => bn::composite_backward::<Self>(x, weight, mean, var, grad, epsilon),
+        }
+    }
 }
 
 #[cfg(feature = "cuda")]
-impl AdaptiveBackend for burn::backend::Cuda {}
+impl FusedBackend for burn::backend::Cuda {}
 
 /// The forward from standard tensor ops (any backend, any float dtype).
 pub fn composite_forward<B: Backend>(
@@ -211,7 +274,7 @@ struct AdaptiveBackward {
     lambda_grad: LambdaGrad,
 }
 
-impl<B: AdaptiveBackend> Backward<B, 3> for AdaptiveBackward {
+impl<B: FusedBackend> Backward<B, 3> for AdaptiveBackward {
     type State = (NodeId, NodeId, NodeId);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
@@ -231,7 +294,7 @@ impl<B: AdaptiveBackend> Backward<B, 3> for AdaptiveBackward {
     }
 }
 
-impl<B: AdaptiveBackend, C: CheckpointStrategy> AdaptiveBackend for Autodiff<B, C> {
+impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
     fn adaptive_forward(
         z: FloatTensor<Self>,
         kappa: FloatTensor<Self>,
@@ -264,10 +327,25 @@ impl<B: AdaptiveBackend, C: CheckpointStrategy> AdaptiveBackend for Autodiff<B, 
             )),
         }
     }
+
+    fn batch_norm_stats(x: FloatTensor<Self>) -> [FloatTensor<Self>; 2] {
+        bn::autodiff_stats::<B, C>(x)
+    }
+
+    fn batch_norm_normalize(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        bn::autodiff_normalize::<B, C>(x, weight, bias, mean, var, epsilon)
+    }
 }
 
 /// `Tensor`-level entry point used by the modules.
-pub fn adaptive<B: AdaptiveBackend>(
+pub fn adaptive<B: FusedBackend>(
     z: Tensor<B, 4>,
     kappa: Tensor<B, 4>,
     lambda: Tensor<B, 4>,

@@ -10,7 +10,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::activation::GateAct;
-use super::adaptive_op::AdaptiveBackend;
+use super::adaptive_op::FusedBackend;
 use super::init::linear;
 use super::norm::{BatchNorm, BatchNormConfig};
 use super::rng;
@@ -24,7 +24,7 @@ pub struct Attention<B: Backend> {
     spatial: Option<SpatialGate<B>>,
 }
 
-impl<B: AdaptiveBackend> Attention<B> {
+impl<B: FusedBackend> Attention<B> {
     pub fn new(model: &ModelConfig, channels: usize, device: &B::Device) -> Self {
         let kind = model.attention;
         Self {
@@ -96,7 +96,7 @@ pub struct SqueezeExcite<B: Backend> {
     gate: GateAct<B>,
 }
 
-impl<B: AdaptiveBackend> SqueezeExcite<B> {
+impl<B: FusedBackend> SqueezeExcite<B> {
     fn new(model: &ModelConfig, channels: usize, device: &B::Device) -> Self {
         let hidden = hidden(channels, model.reduction);
         Self {
@@ -137,7 +137,7 @@ pub struct ChannelGate<B: Backend> {
     gate: GateAct<B>,
 }
 
-impl<B: AdaptiveBackend> ChannelGate<B> {
+impl<B: FusedBackend> ChannelGate<B> {
     fn new(model: &ModelConfig, channels: usize, device: &B::Device) -> Self {
         let hidden = hidden(channels, model.reduction);
         Self {
@@ -180,7 +180,7 @@ pub struct SpatialGate<B: Backend> {
     gate: GateAct<B>,
 }
 
-impl<B: AdaptiveBackend> SpatialGate<B> {
+impl<B: FusedBackend> SpatialGate<B> {
     fn new(model: &ModelConfig, device: &B::Device) -> Self {
         Self {
             conv: Conv2dConfig::new([2, 1], [7, 7])

@@ -13,7 +13,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::adaptive_op::AdaptiveBackend;
+use super::adaptive_op::FusedBackend;
 use super::model::{Family, Model};
 use crate::config::model::{Attention, ModelConfig};
 
@@ -126,7 +126,7 @@ fn read_pth(path: &Path) -> Result<StateDict, ImportError> {
 }
 
 /// Loads `state` into `model`, strictly (see the module docs).
-pub fn load_state_dict<B: AdaptiveBackend>(
+pub fn load_state_dict<B: FusedBackend>(
     model: Model<B>,
     config: &ModelConfig,
     state: StateDict,
@@ -139,7 +139,7 @@ pub fn load_state_dict<B: AdaptiveBackend>(
 /// Like [`load_state_dict`], except that parameters whose reference key starts with `keep`
 /// keep their current values and the state's tensors under `keep` are ignored — how a stage
 /// takes a parent's backbone with a fresh classifier.
-pub fn load_state_dict_keeping<B: AdaptiveBackend>(
+pub fn load_state_dict_keeping<B: FusedBackend>(
     model: Model<B>,
     config: &ModelConfig,
     state: StateDict,
@@ -397,7 +397,7 @@ impl<B: Backend> ModuleMapper<B> for Loader<B> {
 }
 
 /// The reference keys of a model, sorted (for `repro inspect` and tests).
-pub fn reference_keys<B: AdaptiveBackend>(model: &Model<B>, config: &ModelConfig) -> Vec<String> {
+pub fn reference_keys<B: FusedBackend>(model: &Model<B>, config: &ModelConfig) -> Vec<String> {
     let keys: BTreeSet<String> = param_keys(model, config)
         .into_iter()
         .map(|(_, key)| key)
@@ -407,7 +407,7 @@ pub fn reference_keys<B: AdaptiveBackend>(model: &Model<B>, config: &ModelConfig
 
 /// Our model's tensors under the reference key names, as f32: what a checkpoint stores, and
 /// what the reference code can load.
-pub fn export_state_dict<B: AdaptiveBackend>(model: &Model<B>, config: &ModelConfig) -> StateDict {
+pub fn export_state_dict<B: FusedBackend>(model: &Model<B>, config: &ModelConfig) -> StateDict {
     let mut exporter = Exporter {
         with_values: true,
         naming: Naming::new(config),
@@ -420,7 +420,7 @@ pub fn export_state_dict<B: AdaptiveBackend>(model: &Model<B>, config: &ModelCon
 }
 
 /// Reference key of every parameter, by parameter id (to name optimiser state in checkpoints).
-pub fn param_keys<B: AdaptiveBackend>(
+pub fn param_keys<B: FusedBackend>(
     model: &Model<B>,
     config: &ModelConfig,
 ) -> Vec<(burn::module::ParamId, String)> {

@@ -5,6 +5,8 @@ pub mod activation;
 mod adaptive_cpu;
 pub mod adaptive_op;
 pub mod attention;
+mod batch_norm_cpu;
+pub mod batch_norm_op;
 pub mod classifier;
 pub mod import;
 pub mod init;
@@ -14,5 +16,5 @@ pub mod resnet_cifar;
 pub mod resnet_imagenet;
 pub mod rng;
 
-pub use adaptive_op::AdaptiveBackend;
+pub use adaptive_op::FusedBackend;
 pub use model::{Family, LearnedParam, Model};

@@ -5,7 +5,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::activation::{Act, Adaptive};
-use super::adaptive_op::AdaptiveBackend;
+use super::adaptive_op::FusedBackend;
 use super::attention::Attention;
 use super::classifier::Head;
 use super::resnet_cifar::CifarResNet;
@@ -81,7 +81,7 @@ pub struct LearnedParam {
     pub value: f32,
 }
 
-impl<B: AdaptiveBackend> Model<B> {
+impl<B: FusedBackend> Model<B> {
     /// A freshly initialised network; the same `seed` gives the same weights on every backend.
     pub fn seeded(config: &ModelConfig, seed: u64, device: &B::Device) -> Self {
         super::rng::seed(seed);

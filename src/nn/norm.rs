@@ -4,7 +4,10 @@
 
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Tensor, TensorPrimitive};
+
+use super::adaptive_op::FusedBackend;
 
 #[derive(Debug, Clone, Copy)]
 pub struct BatchNormConfig {
@@ -49,35 +52,50 @@ pub struct BatchNorm<B: Backend> {
     pub momentum: f64,
 }
 
-impl<B: Backend> BatchNorm<B> {
-    /// Batch statistics while autodiff is on (training), running statistics otherwise.
+impl<B: FusedBackend> BatchNorm<B> {
+    /// Batch statistics while autodiff is on (training), running statistics otherwise; one
+    /// fused op either way (see `batch_norm_op`).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let device = x.device();
-        let [n, c, h, w] = x.dims();
-        let (mean, var) = if B::ad_enabled(&device) {
-            self.batch_statistics(x.clone(), n * h * w)
+        let [n, _, h, w] = x.dims();
+        let (mean, var) = if B::ad_enabled(&x.device()) {
+            let [mean, var] = B::batch_norm_stats(x.clone().into_primitive().tensor()).map(wrap);
+            self.update_running(mean.clone(), var.clone(), n * h * w);
+            (mean, var)
         } else {
             (self.running_mean.value(), self.running_var.value())
         };
-        let scale = self.weight.val() / (var + self.epsilon).sqrt();
-        let shift = self.bias.val() - mean * scale.clone();
-        x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1])
+        let [x, weight, bias, mean, var] = [
+            x.into_primitive().tensor(),
+            unwrap(self.weight.val()),
+            unwrap(self.bias.val()),
+            unwrap(mean),
+            unwrap(var),
+        ];
+        Tensor::from_primitive(TensorPrimitive::Float(B::batch_norm_normalize(
+            x,
+            weight,
+            bias,
+            mean,
+            var,
+            self.epsilon,
+        )))
     }
 
-    fn batch_statistics(&self, x: Tensor<B, 4>, count: usize) -> (Tensor<B, 1>, Tensor<B, 1>) {
-        let c = x.dims()[1];
-        let per_channel = x.swap_dims(0, 1).reshape([c, count]);
-        let mean = per_channel.clone().mean_dim(1);
-        let var = (per_channel - mean.clone()).square().mean_dim(1).reshape([c]);
-        let mean = mean.reshape([c]);
-        let unbiased = var.clone().detach() * (count as f64 / (count.max(2) - 1) as f64);
+    /// PyTorch's update: the running variance takes the unbiased batch variance.
+    fn update_running(&self, mean: Tensor<B, 1>, var: Tensor<B, 1>, count: usize) {
+        let unbiased = var * (count as f64 / (count.max(2) - 1) as f64);
         let m = self.momentum;
-        update(&self.running_mean, |old| {
-            old * (1.0 - m) + mean.clone().detach() * m
-        });
+        update(&self.running_mean, |old| old * (1.0 - m) + mean * m);
         update(&self.running_var, |old| old * (1.0 - m) + unbiased * m);
-        (mean, var)
     }
+}
+
+fn wrap<B: Backend>(t: FloatTensor<B>) -> Tensor<B, 1> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+fn unwrap<B: Backend>(t: Tensor<B, 1>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
 }
 
 /// Updates a running statistic and folds the update in at once. `RunningState` otherwise keeps

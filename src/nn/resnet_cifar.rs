@@ -7,7 +7,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::activation::Act;
-use super::adaptive_op::AdaptiveBackend;
+use super::adaptive_op::FusedBackend;
 use super::attention::Attention;
 use super::classifier::Head;
 use super::init::{conv, ConvInit};
@@ -32,7 +32,7 @@ pub struct BasicBlock<B: Backend> {
     stride: usize,
 }
 
-impl<B: AdaptiveBackend> BasicBlock<B> {
+impl<B: FusedBackend> BasicBlock<B> {
     fn new(model: &ModelConfig, inputs: usize, planes: usize, stride: usize, device: &B::Device) -> Self {
         let downsample = stride != 1 || inputs != planes;
         Self {
@@ -107,7 +107,7 @@ pub struct CifarResNet<B: Backend> {
     pub classifier: Head<B>,
 }
 
-impl<B: AdaptiveBackend> CifarResNet<B> {
+impl<B: FusedBackend> CifarResNet<B> {
     /// `blocks` residual blocks per stage (depth = 6·blocks + 2).
     pub fn new(model: &ModelConfig, blocks: usize, device: &B::Device) -> Self {
         let stage = |inputs: usize, planes: usize, stride: usize| {

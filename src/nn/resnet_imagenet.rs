@@ -9,7 +9,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::activation::Act;
-use super::adaptive_op::AdaptiveBackend;
+use super::adaptive_op::FusedBackend;
 use super::attention::Attention;
 use super::classifier::Head;
 use super::init::{conv, grouped_conv, ConvInit};
@@ -47,7 +47,7 @@ pub struct Bottleneck<B: Backend> {
     pub act3: Act<B>,
 }
 
-impl<B: AdaptiveBackend> Bottleneck<B> {
+impl<B: FusedBackend> Bottleneck<B> {
     fn new(
         model: &ModelConfig,
         layout: &BottleneckLayout,
@@ -110,7 +110,7 @@ pub struct ImageNetResNet<B: Backend> {
     pub classifier: Head<B>,
 }
 
-impl<B: AdaptiveBackend> ImageNetResNet<B> {
+impl<B: FusedBackend> ImageNetResNet<B> {
     pub fn new(model: &ModelConfig, layout: BottleneckLayout, device: &B::Device) -> Self {
         let mut inputs = 64;
         let stages = layout

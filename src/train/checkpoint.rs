@@ -14,7 +14,7 @@ use crate::nn::import::{
     export_state_dict, load_state_dict, param_keys, read_safetensors_metadata, read_state_dict,
     write_safetensors, ImportError, StateDict,
 };
-use crate::nn::{AdaptiveBackend, Model};
+use crate::nn::{FusedBackend, Model};
 
 /// Prefix of the momentum buffers among a checkpoint's tensors.
 pub const MOMENTUM: &str = "momentum.";
@@ -43,8 +43,8 @@ pub fn save<B>(
     epochs_done: usize,
 ) -> Result<(), CheckpointError>
 where
-    B: AutodiffBackend + AdaptiveBackend,
-    B::InnerBackend: AdaptiveBackend,
+    B: AutodiffBackend + FusedBackend,
+    B::InnerBackend: FusedBackend,
 {
     let mut state = export_state_dict(model, &run.model);
     let keys: HashMap<_, _> = param_keys(model, &run.model).into_iter().collect();
@@ -73,8 +73,8 @@ pub fn load<B>(
     device: &B::Device,
 ) -> Result<(Model<B>, usize), CheckpointError>
 where
-    B: AutodiffBackend + AdaptiveBackend,
-    B::InnerBackend: AdaptiveBackend,
+    B: AutodiffBackend + FusedBackend,
+    B::InnerBackend: FusedBackend,
 {
     let meta = read_safetensors_metadata(path)?;
     let get = |key: &'static str| {

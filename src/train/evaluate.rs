@@ -9,7 +9,7 @@ use crate::config::RunConfig;
 use crate::data::{DataError, Dataset, Group, GroupThresholds, Loader, SplitKind};
 use crate::eval::analysis::{attention_entropy_variance, logit_fits, nc1, AttentionStats, ClassLogitFit};
 use crate::eval::report::{evaluate, EvalReport};
-use crate::nn::{AdaptiveBackend, Model};
+use crate::nn::{FusedBackend, Model};
 
 /// Images per frequent-only and rare-only batch of the attention analysis (the paper uses 64).
 const ANALYSIS_BATCH: usize = 64;
@@ -36,7 +36,7 @@ struct TestPass {
     image_shape: [usize; 3],
 }
 
-fn test_pass<B: AdaptiveBackend>(
+fn test_pass<B: FusedBackend>(
     model: &Model<B>,
     loader: &Loader,
     groups: &[Group],
@@ -94,7 +94,7 @@ fn to_vec(data: TensorData) -> Vec<f32> {
 }
 
 /// The test report and, as configured, the analyses of `model` (an eval-mode model).
-pub fn evaluate_model<B: AdaptiveBackend>(
+pub fn evaluate_model<B: FusedBackend>(
     model: &Model<B>,
     loader: &Loader,
     dataset: &Dataset,
@@ -146,7 +146,7 @@ fn analysis_groups(dataset: &Dataset, run: &RunConfig) -> Vec<Group> {
     thirds
 }
 
-fn attention_stats<B: AdaptiveBackend>(model: &Model<B>, pass: &TestPass) -> Vec<AttentionStats> {
+fn attention_stats<B: FusedBackend>(model: &Model<B>, pass: &TestPass) -> Vec<AttentionStats> {
     let names = attention_names(model);
     let frequent = attention_maps(model, &pass.frequent, pass.image_shape);
     let rare = attention_maps(model, &pass.rare, pass.image_shape);
@@ -168,7 +168,7 @@ fn attention_stats<B: AdaptiveBackend>(model: &Model<B>, pass: &TestPass) -> Vec
 }
 
 /// One name per attention map, in the order the forward pass produces them.
-fn attention_names<B: AdaptiveBackend>(model: &Model<B>) -> Vec<String> {
+fn attention_names<B: FusedBackend>(model: &Model<B>) -> Vec<String> {
     model
         .attentions()
         .into_iter()
@@ -186,7 +186,7 @@ fn attention_names<B: AdaptiveBackend>(model: &Model<B>) -> Vec<String> {
 }
 
 /// Every attention map of one forward pass over `images`, each as (`[n × weights]`, weights).
-fn attention_maps<B: AdaptiveBackend>(
+fn attention_maps<B: FusedBackend>(
     model: &Model<B>,
     images: &[f32],
     [c, h, w]: [usize; 3],

@@ -13,11 +13,11 @@ use crate::config::RunConfig;
 use crate::nn::import::{
     classifier_prefix, load_state_dict_keeping, read_state_dict, ImportError, StateDict,
 };
-use crate::nn::{AdaptiveBackend, Family, Model};
+use crate::nn::{Family, FusedBackend, Model};
 
 /// Loads the parent's weights into a fresh `model`. cRT always keeps the fresh classifier;
 /// fine-tuning keeps it only when the parent's has another shape (another class count).
-pub fn load_parent<B: AdaptiveBackend>(
+pub fn load_parent<B: FusedBackend>(
     model: Model<B>,
     run: &RunConfig,
     parent: &Path,
@@ -47,7 +47,7 @@ pub fn load_parent<B: AdaptiveBackend>(
     })
 }
 
-fn head_shape_differs<B: AdaptiveBackend>(
+fn head_shape_differs<B: FusedBackend>(
     model: &Model<B>,
     run: &RunConfig,
     state: &StateDict,

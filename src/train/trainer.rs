@@ -26,7 +26,7 @@ use crate::config::train::FromParent;
 use crate::config::RunConfig;
 use crate::data::{load_dataset, Batch, DataError, Loader};
 use crate::eval::report::EvalReport;
-use crate::nn::{AdaptiveBackend, LearnedParam, Model};
+use crate::nn::{FusedBackend, LearnedParam, Model};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -122,8 +122,8 @@ impl From<LearnedParam> for LearnedParamValue {
 /// Trains and evaluates one run on backend `B` (with autodiff).
 pub fn train<B>(run: &RunConfig, ctx: &TrainContext<'_>, device: &B::Device) -> Result<RunResult, TrainError>
 where
-    B: AutodiffBackend + AdaptiveBackend,
-    B::InnerBackend: AdaptiveBackend,
+    B: AutodiffBackend + FusedBackend,
+    B::InnerBackend: FusedBackend,
 {
     run.validate()?;
     let start = Instant::now();
@@ -254,8 +254,8 @@ where
 /// weights and BatchNorm statistics, no backward through it) and only the head is tracked.
 fn logits<B>(model: &Model<B>, x: Tensor<B, 4>, crt: bool) -> Tensor<B, 2>
 where
-    B: AutodiffBackend + AdaptiveBackend,
-    B::InnerBackend: AdaptiveBackend,
+    B: AutodiffBackend + FusedBackend,
+    B::InnerBackend: FusedBackend,
 {
     if crt {
         let features = model.valid().features(x.inner());

@@ -1,0 +1,150 @@
+//! BatchNorm kernels for the CPU backend (contiguous f32; anything else returns `None` and
+//! the composite ops run). Channels are processed in parallel, sums accumulate in f64.
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, TensorData};
+use rayon::prelude::*;
+
+fn f32_slice(t: &FlexTensor) -> Option<&[f32]> {
+    (t.dtype() == DType::F32).then(|| t.as_slice::<f32>()).flatten()
+}
+
+/// `x` as `[n, c, plane]`.
+struct Nchw<'a> {
+    x: &'a [f32],
+    n: usize,
+    c: usize,
+    plane: usize,
+    shape: Vec<usize>,
+}
+
+impl<'a> Nchw<'a> {
+    fn of(x: &'a FlexTensor) -> Option<Self> {
+        let shape = x.layout().shape().to_vec();
+        let [n, c, h, w] = <[usize; 4]>::try_from(shape.as_slice()).ok()?;
+        Some(Self {
+            x: f32_slice(x)?,
+            n,
+            c,
+            plane: h * w,
+            shape,
+        })
+    }
+
+    /// The planes of channel `c`, one per image.
+    fn planes(&self, data: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> + '_ {
+        (0..self.n).map(move |i| &data[(i * self.c + c) * self.plane..][..self.plane])
+    }
+
+    fn count(&self) -> f64 {
+        (self.n * self.plane) as f64
+    }
+}
+
+fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn channel_params<'a>(c: usize, params: [&'a FlexTensor; 2]) -> Option<[&'a [f32]; 2]> {
+    let [a, b] = params.map(f32_slice);
+    let (a, b) = (a?, b?);
+    (a.len() == c && b.len() == c).then_some([a, b])
+}
+
+pub fn stats(x: &FlexTensor) -> Option<[FlexTensor; 2]> {
+    let v = Nchw::of(x)?;
+    let (mean, var): (Vec<f32>, Vec<f32>) = (0..v.c)
+        .into_par_iter()
+        .map(|c| {
+            let mean = v.planes(v.x, c).flatten().map(|&x| f64::from(x)).sum::<f64>() / v.count();
+            let var = v
+                .planes(v.x, c)
+                .flatten()
+                .map(|&x| (f64::from(x) - mean).powi(2))
+                .sum::<f64>()
+                / v.count();
+            (mean as f32, var as f32)
+        })
+        .unzip();
+    Some([tensor(mean, vec![v.c]), tensor(var, vec![v.c])])
+}
+
+pub fn normalize(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    mean: &FlexTensor,
+    var: &FlexTensor,
+    epsilon: f64,
+) -> Option<FlexTensor> {
+    let v = Nchw::of(x)?;
+    let [weight, bias] = channel_params(v.c, [weight, bias])?;
+    let [mean, var] = channel_params(v.c, [mean, var])?;
+    let mut out = vec![0.0f32; v.x.len()];
+    let chunk = v.plane.max(1);
+    out.par_chunks_mut(chunk)
+        .zip(v.x.par_chunks(chunk))
+        .enumerate()
+        .for_each(|(p, (out, x))| {
+            let c = p % v.c;
+            let scale = weight[c] / (var[c] + epsilon as f32).sqrt();
+            let shift = bias[c] - mean[c] * scale;
+            for (o, &x) in out.iter_mut().zip(x) {
+                *o = x * scale + shift;
+            }
+        });
+    Some(tensor(out, v.shape))
+}
+
+pub fn backward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    mean: &FlexTensor,
+    var: &FlexTensor,
+    grad: &FlexTensor,
+    epsilon: f64,
+) -> Option<[FlexTensor; 3]> {
+    let v = Nchw::of(x)?;
+    let dy = f32_slice(grad)?;
+    let [mean, var] = channel_params(v.c, [mean, var])?;
+    let weight = f32_slice(weight).filter(|w| w.len() == v.c)?;
+    if dy.len() != v.x.len() {
+        return None;
+    }
+    let inv_std: Vec<f32> = var.iter().map(|&s| 1.0 / (s + epsilon as f32).sqrt()).collect();
+    // Per channel: Σ dy and Σ dy·x̂.
+    let (db, dw): (Vec<f64>, Vec<f64>) = (0..v.c)
+        .into_par_iter()
+        .map(|c| {
+            let (m, s) = (mean[c], inv_std[c]);
+            v.planes(v.x, c)
+                .zip(v.planes(dy, c))
+                .fold((0.0, 0.0), |(db, dw), (x, g)| {
+                    x.iter().zip(g).fold((db, dw), |(db, dw), (&x, &g)| {
+                        (db + f64::from(g), dw + f64::from(g * (x - m) * s))
+                    })
+                })
+        })
+        .unzip();
+    let mut dx = vec![0.0f32; v.x.len()];
+    let chunk = v.plane.max(1);
+    let count = v.count();
+    dx.par_chunks_mut(chunk)
+        .zip(v.x.par_chunks(chunk).zip(dy.par_chunks(chunk)))
+        .enumerate()
+        .for_each(|(p, (dx, (x, g)))| {
+            let c = p % v.c;
+            let (m, s) = (mean[c], inv_std[c]);
+            let (mean_g, mean_gx) = ((db[c] / count) as f32, (dw[c] / count) as f32);
+            let k = weight[c] * s;
+            for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
+                *d = k * (g - mean_g - (x - m) * s * mean_gx);
+            }
+        });
+    let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<_>>();
+    Some([
+        tensor(dx, v.shape),
+        tensor(to_f32(dw), vec![v.c]),
+        tensor(to_f32(db), vec![v.c]),
+    ])
+}

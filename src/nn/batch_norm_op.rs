@@ -1,0 +1,153 @@
+//! Training-mode batch normalisation as one op with its own backward.
+//!
+//! Composed from tensor ops, BatchNorm costs a dozen passes over the activations forward and
+//! more backward, most of them broadcasts of a per-channel vector over NCHW, which the CPU
+//! backend handles slowly. As one op it is two passes forward (statistics, normalise) and two
+//! backward (per-channel sums, input gradient). Statistics are computed by their own call so
+//! the module can update its running averages; the backward is the full BatchNorm gradient,
+//! including the dependence of the batch mean and variance on the input.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::NodeId;
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Tensor, TensorPrimitive};
+
+use super::adaptive_op::FusedBackend;
+
+fn wrap<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+fn unwrap<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+/// Per-channel mean and biased variance of `x` `[N, C, H, W]`, from tensor ops.
+pub fn composite_stats<B: Backend>(x: FloatTensor<B>) -> [FloatTensor<B>; 2] {
+    let x = wrap::<B, 4>(x);
+    let [n, c, h, w] = x.dims();
+    let per_channel = x.swap_dims(0, 1).reshape([c, n * h * w]);
+    let mean = per_channel.clone().mean_dim(1);
+    let var = (per_channel - mean.clone()).square().mean_dim(1);
+    [unwrap(mean.reshape([c])), unwrap(var.reshape([c]))]
+}
+
+fn per_channel<B: Backend>(t: FloatTensor<B>) -> Tensor<B, 4> {
+    let t = wrap::<B, 1>(t);
+    let c = t.dims()[0];
+    t.reshape([1, c, 1, 1])
+}
+
+/// `(x − mean)/√(var + ε)·weight + bias`, from tensor ops.
+pub fn composite_normalize<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    var: FloatTensor<B>,
+    epsilon: f64,
+) -> FloatTensor<B> {
+    let scale = per_channel::<B>(weight) / (per_channel::<B>(var) + epsilon).sqrt();
+    let shift = per_channel::<B>(bias) - per_channel::<B>(mean) * scale.clone();
+    unwrap(wrap::<B, 4>(x) * scale + shift)
+}
+
+/// Gradients (x, weight, bias) of training-mode BatchNorm, from tensor ops:
+/// dx = w·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), dw = Σ dy·x̂, db = Σ dy (sums over N, H, W).
+pub fn composite_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    var: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    epsilon: f64,
+) -> [FloatTensor<B>; 3] {
+    let x = wrap::<B, 4>(x);
+    let dy = wrap::<B, 4>(grad);
+    let [n, c, h, w] = x.dims();
+    let count = (n * h * w) as f64;
+    let inv_std = (per_channel::<B>(var) + epsilon).sqrt().recip();
+    let x_hat = (x - per_channel::<B>(mean)) * inv_std.clone();
+    let sum = |t: Tensor<B, 4>| t.sum_dim(0).sum_dim(2).sum_dim(3);
+    let db = sum(dy.clone());
+    let dw = sum(dy.clone() * x_hat.clone());
+    let dx = (dy - db.clone() / count - x_hat * (dw.clone() / count)) * (inv_std * per_channel::<B>(weight));
+    [unwrap(dx), unwrap(dw.reshape([c])), unwrap(db.reshape([c]))]
+}
+
+#[derive(Debug)]
+struct BatchNormBackward {
+    epsilon: f64,
+}
+
+impl<B: FusedBackend> Backward<B, 3> for BatchNormBackward {
+    type State = (NodeId, NodeId, FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_id, w_id, mean, var) = ops.state;
+        let x = checkpointer.retrieve_node_output(x_id);
+        let weight = checkpointer.retrieve_node_output(w_id);
+        let [dx, dw, db] = B::batch_norm_backward(x, weight, mean, var, grad, self.epsilon);
+        for (node, grad) in [(node_x, dx), (node_w, dw), (node_b, db)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+/// The autodiff side of [`FusedBackend`]'s BatchNorm methods.
+pub(crate) fn autodiff_stats<B: FusedBackend, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+) -> [FloatTensor<Autodiff<B, C>>; 2] {
+    // Constants for autodiff: the op's backward accounts for their dependence on x.
+    B::batch_norm_stats(x.primitive).map(|t| unwrap(Tensor::<Autodiff<B, C>, 1>::from_inner(wrap::<B, 1>(t))))
+}
+
+pub(crate) fn autodiff_normalize<B: FusedBackend, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    bias: FloatTensor<Autodiff<B, C>>,
+    mean: FloatTensor<Autodiff<B, C>>,
+    var: FloatTensor<Autodiff<B, C>>,
+    epsilon: f64,
+) -> FloatTensor<Autodiff<B, C>> {
+    let prep = BatchNormBackward { epsilon }
+        .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
+        .compute_bound()
+        .stateful();
+    match prep {
+        OpsKind::Tracked(mut prep) => {
+            let state = (
+                prep.checkpoint(&x),
+                prep.checkpoint(&weight),
+                mean.primitive.clone(),
+                var.primitive.clone(),
+            );
+            let out = B::batch_norm_normalize(
+                x.primitive,
+                weight.primitive,
+                bias.primitive,
+                mean.primitive,
+                var.primitive,
+                epsilon,
+            );
+            prep.finish(state, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::batch_norm_normalize(
+            x.primitive,
+            weight.primitive,
+            bias.primitive,
+            mean.primitive,
+            var.primitive,
+            epsilon,
+        )),
+    }
+}
