@@ -45,7 +45,7 @@ fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-fn channel_params<'a>(c: usize, params: [&'a FlexTensor; 2]) -> Option<[&'a [f32]; 2]> {
+fn channel_params(c: usize, params: [&FlexTensor; 2]) -> Option<[&[f32]; 2]> {
     let [a, b] = params.map(f32_slice);
     let (a, b) = (a?, b?);
     (a.len() == c && b.len() == c).then_some([a, b])
