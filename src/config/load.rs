@@ -150,6 +150,9 @@ pub fn validate(m: &LoadedManifest) -> Result<(), ConfigError> {
         if profile.seeds.as_ref().is_some_and(Vec::is_empty) {
             return Err(m.error(name, format!("profile `{name}`: `seeds` must not be empty")));
         }
+        for (axis, values) in &profile.axes {
+            validate_axis_substitute(m, name, axis, values)?;
+        }
         for stage in profile.stages.keys() {
             if !man.stage_defs().contains_key(stage) {
                 return Err(m.error(
@@ -208,6 +211,36 @@ fn validate_axes(m: &LoadedManifest) -> Result<(), ConfigError> {
         let labels: BTreeSet<String> = (0..axis.values.len()).map(|i| axis.label(i)).collect();
         if labels.len() != axis.values.len() {
             return Err(err("two values have the same label".into()));
+        }
+    }
+    Ok(())
+}
+
+/// A profile's substitute values for an axis: the axis exists, one substitute per value, and
+/// zipped axes get tuples of the right arity. The run-config check happens when planning.
+fn validate_axis_substitute(
+    m: &LoadedManifest,
+    profile: &str,
+    axis: &str,
+    values: &[Value],
+) -> Result<(), ConfigError> {
+    let err = |msg: String| m.error(axis, format!("profile `{profile}`, axes.{axis}: {msg}"));
+    let Some(ax) = m.manifest.axes.get(axis) else {
+        return Err(err("no such axis".into()));
+    };
+    if values.len() != ax.values.len() {
+        return Err(err(format!(
+            "{} values for the axis's {} (give one substitute per value, in order)",
+            values.len(),
+            ax.values.len()
+        )));
+    }
+    if ax.key.is_none() {
+        let arity = ax.keys.len();
+        if let Some(bad) = values.iter().find(|v| v.as_array().map(Vec::len) != Some(arity)) {
+            return Err(err(format!(
+                "value {bad} is not a list of {arity} items (one per key)"
+            )));
         }
     }
     Ok(())
@@ -331,6 +364,14 @@ fn validate_table(m: &LoadedManifest, table: &TableSpec) -> Result<(), ConfigErr
                     "reported row `{label}` has {} numbers for {width} columns",
                     values.len()
                 ),
+            ));
+        }
+    }
+    for label in table.paper_labels.keys() {
+        if !table.reported.contains_key(label) && !table.reported_rows.contains_key(label) {
+            return Err(m.error(
+                "paper_labels",
+                format!("paper_labels names `{label}`, which is no reported row"),
             ));
         }
     }

@@ -45,6 +45,11 @@ pub struct PaperRef {
     pub table: String,
     #[serde(default)]
     pub metric: Option<String>,
+    /// When a printed table is split over several manifests (e.g. Table 3(a): iNaturalist and
+    /// Places-LT need different stages): which of the printed row's numbers, 0-based, this
+    /// manifest's columns are. Default: all of them, in order.
+    #[serde(default)]
+    pub columns: Option<Vec<usize>>,
 }
 
 /// A partial RunConfig. Checked against the RunConfig schema when read, kept as JSON so that
@@ -98,8 +103,14 @@ impl Axis {
 
     /// The (key, value) assignments of value `i`; tuple shape is checked by `validate`.
     pub fn assignments(&self, i: usize) -> Vec<(&str, &Value)> {
+        self.assignments_of(&self.values[i])
+    }
+
+    /// The (key, value) assignments of `value`, a value of this axis or a profile's
+    /// substitute for one.
+    pub fn assignments_of<'a>(&'a self, value: &'a Value) -> Vec<(&'a str, &'a Value)> {
         let targets = self.targets();
-        match (&self.key, &self.values[i]) {
+        match (&self.key, value) {
             (Some(_), v) => vec![(targets[0], v)],
             (None, Value::Array(items)) => targets.into_iter().zip(items.iter()).collect(),
             (None, v) => vec![(targets[0], v)],
@@ -135,13 +146,22 @@ pub struct Stage {
     pub config: Fragment,
 }
 
-/// A named overlay. Besides run-config keys it may replace `seeds` and overlay single stages.
+/// A named overlay. Besides run-config keys it may replace `seeds`, overlay single stages,
+/// substitute the values of axes, and carry a note for rendered tables.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(try_from = "Value")]
 pub struct Profile {
     pub seeds: Option<Vec<u64>>,
     pub overlay: Fragment,
     pub stages: BTreeMap<String, Fragment>,
+    /// Axis name → replacement values, one per value of the manifest's axis, in order; the
+    /// axis keeps its labels. Axis values sit above the profile overlay, so this is how a small
+    /// profile swaps e.g. ResNet-50/101/152 rows for CIFAR ResNets while the table keeps the
+    /// paper's rows. Substitutes may coincide (two rows → one run), which is fine at toy scale.
+    pub axes: BTreeMap<String, Vec<Value>>,
+    /// What this profile changes about the experiment (e.g. a substituted dataset), for the
+    /// rendered table's footnote.
+    pub note: Option<String>,
 }
 
 impl TryFrom<Value> for Profile {
@@ -157,6 +177,17 @@ impl TryFrom<Value> for Profile {
             .map(serde_json::from_value)
             .transpose()
             .map_err(|e| format!("profile seeds: {e}"))?;
+        let axes = map
+            .remove("axes")
+            .map(serde_json::from_value::<BTreeMap<String, Vec<Value>>>)
+            .transpose()
+            .map_err(|e| format!("profile axes (axis name → list of values): {e}"))?
+            .unwrap_or_default();
+        let note = map
+            .remove("note")
+            .map(serde_json::from_value::<String>)
+            .transpose()
+            .map_err(|e| format!("profile note: {e}"))?;
         let stages = map
             .remove("stages")
             .map(serde_json::from_value::<BTreeMap<String, Value>>)
@@ -170,6 +201,8 @@ impl TryFrom<Value> for Profile {
             seeds,
             overlay: Fragment::try_from(Value::Object(map))?,
             stages,
+            axes,
+            note,
         })
     }
 }
@@ -208,6 +241,11 @@ pub struct TableSpec {
     /// Rows the paper reports that this manifest does not run (other methods).
     #[serde(default)]
     pub reported_rows: BTreeMap<String, Vec<Option<f64>>>,
+    /// Row label → the row's name as printed in the paper, where they differ (the paper's
+    /// names repeat, e.g. "with Temp" twice in Table 4(a)); the transcription test finds the
+    /// paper's line by it.
+    #[serde(default)]
+    pub paper_labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

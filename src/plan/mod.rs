@@ -83,7 +83,7 @@ pub fn run_layers(
     overrides: &Overrides,
 ) -> Vec<Layer> {
     let mut layers = stage_prefix_layers(m, profile, stage);
-    layers.extend(point_layers(m, point, seed));
+    layers.extend(point_layers(m, profile, point, seed));
     layers.extend(overrides.layers.iter().cloned());
     layers
 }
@@ -115,17 +115,23 @@ fn stage_prefix_layers(m: &LoadedManifest, profile: &str, stage: &str) -> Vec<La
     layers
 }
 
-fn point_layers(m: &LoadedManifest, point: &[(String, usize)], seed: u64) -> Vec<Layer> {
+fn point_layers(m: &LoadedManifest, profile: &str, point: &[(String, usize)], seed: u64) -> Vec<Layer> {
     let src = m.source();
+    let substitutes = m.manifest.profiles.get(profile).map(|p| &p.axes);
     let mut layers: Vec<Layer> = point
         .iter()
         .map(|(axis, i)| {
             let ax = &m.manifest.axes[axis];
+            let substitute = substitutes.and_then(|s| s.get(axis)).map(|values| &values[*i]);
             let mut v = Value::Object(Map::new());
-            for (key, value) in ax.assignments(*i) {
+            for (key, value) in ax.assignments_of(substitute.unwrap_or(&ax.values[*i])) {
                 set_path(&mut v, key, value.clone());
             }
-            Layer::new(format!("{src}: axes.{axis} = {}", ax.label(*i)), v)
+            let name = match substitute {
+                Some(_) => format!("{src}: profiles.{profile}.axes.{axis} = {}", ax.label(*i)),
+                None => format!("{src}: axes.{axis} = {}", ax.label(*i)),
+            };
+            Layer::new(name, v)
         })
         .collect();
     layers.push(Layer::new(
@@ -193,7 +199,7 @@ pub fn expand(m: &LoadedManifest, profile: &str, overrides: &Overrides) -> Resul
             let mut of_stage: HashMap<&str, usize> = HashMap::new();
             for stage in &stages {
                 let mut value = prefixes[stage.as_str()].clone();
-                for layer in point_layers(m, &point, seed) {
+                for layer in point_layers(m, profile, &point, seed) {
                     deep_merge(&mut value, &layer.value);
                 }
                 deep_merge(&mut value, &top);
@@ -290,6 +296,56 @@ mod tests {
             .map(|n| format!("{:?}", n.config.model.activation))
             .collect();
         assert_eq!(acts.len(), 2);
+    }
+
+    #[test]
+    fn profiles_substitute_axis_values_and_keep_labels() {
+        let yaml = "id: s\ntitle: t\n\
+            axes:\n  depth: { keys: [model.arch, model.reduction], values: [[resnet101, 16], [resnet152, 16]], labels: [R101, R152] }\n\
+            profiles:\n  smoke: { note: toy nets, axes: { depth: [[resnet8, 4], [resnet20, 4]] } }\n";
+        let m = manifest(yaml);
+        assert_eq!(m.manifest.profiles["smoke"].note.as_deref(), Some("toy nets"));
+        let plan = expand(&m, "smoke", &Overrides::default()).unwrap();
+        let got: Vec<(String, String, usize)> = plan
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.labels["depth"].clone(),
+                    format!("{:?}", n.config.model.arch),
+                    n.config.model.reduction,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("R101".into(), "Resnet8".into(), 4),
+                ("R152".into(), "Resnet20".into(), 4)
+            ]
+        );
+        let paper = expand(&m, "paper", &Overrides::default()).unwrap();
+        assert_eq!(format!("{:?}", paper.nodes[1].config.model.arch), "Resnet152");
+    }
+
+    #[test]
+    fn axis_substitutes_are_checked() {
+        let bad = |profile: &str| {
+            let yaml = format!(
+                "id: s\ntitle: t\naxes:\n  a: {{ keys: [model.arch, model.reduction], values: [[resnet50, 16]] }}\n\
+                 profiles:\n  p: {profile}\n"
+            );
+            let manifest = serde_yaml::from_str(&yaml).expect("parses");
+            let m = LoadedManifest {
+                path: "t.yaml".into(),
+                text: yaml,
+                manifest,
+            };
+            crate::config::load::validate(&m).unwrap_err().to_string()
+        };
+        assert!(bad("{ axes: { b: [[resnet8, 4]] } }").contains("no such axis"));
+        assert!(bad("{ axes: { a: [[resnet8, 4], [resnet8, 4]] } }").contains("2 values"));
+        assert!(bad("{ axes: { a: [resnet8] } }").contains("list of 2"));
     }
 
     #[test]
