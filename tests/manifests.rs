@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use repro::config::data::DatasetKind;
-use repro::config::load::{is_known_target, manifest_files};
-use repro::config::{load_manifest, ManifestKind, Overrides, RunConfig};
+use repro::config::load::manifest_files;
+use repro::config::{load_manifest, ManifestKind, Overrides};
 use repro::plan::expand;
 use serde_yaml::Value;
 
@@ -25,39 +25,13 @@ fn manifests() -> Vec<PathBuf> {
     files
 }
 
-/// Run-config keys that manifests already use but that land in the schema with the trainer's
-/// stage and analysis work. A manifest that fails only because one of them is still unknown is
-/// reported as pending, not failed; once the key exists the manifest is checked like any other.
-const PENDING_KEYS: [(&str, &str); 2] = [
-    ("from_parent", "train.from_parent"),
-    ("analyses", "eval.analyses"),
-];
-
-fn pending_reason(error: &str) -> Option<&'static str> {
-    let defaults = serde_json::to_value(RunConfig::default()).unwrap();
-    PENDING_KEYS
-        .iter()
-        .find(|(field, path)| error.contains(&format!("`{field}`")) && !is_known_target(&defaults, path))
-        .map(|(_, path)| *path)
-}
-
 #[test]
 fn every_manifest_plans_under_every_profile() {
-    let mut pending = Vec::new();
     let mut planned = 0;
     for file in manifests() {
         let m = match load_manifest(&file) {
             Ok(m) => m,
-            Err(e) => {
-                let msg = e.to_string();
-                match pending_reason(&msg) {
-                    Some(key) => {
-                        pending.push(format!("{} (needs {key})", file.display()));
-                        continue;
-                    }
-                    None => panic!("{msg}"),
-                }
-            }
+            Err(e) => panic!("{e}"),
         };
         let man = &m.manifest;
         for profile in ["paper", "cpu", "smoke"] {
@@ -105,12 +79,6 @@ fn every_manifest_plans_under_every_profile() {
                 }
             }
         }
-    }
-    if !pending.is_empty() {
-        eprintln!(
-            "pending until the run config has their keys:\n  {}",
-            pending.join("\n  ")
-        );
     }
     assert!(planned > 0);
 }
