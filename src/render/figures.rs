@@ -111,6 +111,22 @@ impl LearnedCurves {
         out
     }
 
+    /// One set of curves per kind of module (`gate`, `act`: the last name component without
+    /// its number), since attention gates and backbone activations learn different values.
+    pub fn by_kind(params: &[crate::result::LearnedParam]) -> Vec<(String, LearnedCurves)> {
+        let mut kinds: BTreeMap<String, Vec<crate::result::LearnedParam>> = BTreeMap::new();
+        for p in params {
+            let last = p.module.rsplit('.').next().unwrap_or(&p.module);
+            let kind = last.trim_end_matches(|c: char| c.is_ascii_digit());
+            kinds.entry(kind.to_string()).or_default().push(p.clone());
+        }
+        kinds
+            .into_iter()
+            .map(|(kind, ps)| (kind, LearnedCurves::from_params(&ps)))
+            .filter(|(_, c)| !c.is_empty())
+            .collect()
+    }
+
     fn is_empty(&self) -> bool {
         self.kappa.iter().chain(&self.lambda).all(Option::is_none)
     }
@@ -182,9 +198,8 @@ pub fn render_figures(
     })?;
     let mut learned = Vec::new();
     for (label, run) in &reps {
-        let curves = LearnedCurves::from_params(&store.learned_params(&run.run_id)?);
-        if !curves.is_empty() {
-            learned.push((label.clone(), curves));
+        for (kind, curves) in LearnedCurves::by_kind(&store.learned_params(&run.run_id)?) {
+            learned.push((format!("{label}: {kind}"), curves));
         }
         let result = read_result(store, &run.run_id);
         let slug = slug(label);
@@ -649,6 +664,14 @@ mod tests {
         assert_eq!(c.modules, ["layer2.act", "layer10.act"]);
         assert_eq!(c.kappa, [Some(1.5), Some(3.0)]);
         assert_eq!(c.lambda, [Some(0.5), None]);
+        let kinds = LearnedCurves::by_kind(&[
+            p("layer1.0.attention.gate", "kappa", -0.1),
+            p("layer1.0.act1", "kappa", 1.0),
+            p("layer1.0.act2", "kappa", 1.1),
+        ]);
+        let names: Vec<&str> = kinds.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["act", "gate"]);
+        assert_eq!(kinds[0].1.kappa, [Some(1.0), Some(1.1)]);
     }
 
     #[test]
