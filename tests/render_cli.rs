@@ -21,6 +21,13 @@ impl Sandbox {
              \x20        reported: { relu: [57.4, 80.0], aglu: [57.9] }, reported_rows: { LDAM: [55.0] } }\n",
         )
         .unwrap();
+        std::fs::write(
+            dir.join("experiments/u.yaml"),
+            "id: u\ntitle: Not here\nunsupported: needs ImageNet-LT\n\
+             axes:\n  act: { key: model.activation, values: [relu, aglu] }\n\
+             table: { rows: act, columns: [{ metric: top1 }], reported: { relu: [57.4], aglu: [57.9] } }\n",
+        )
+        .unwrap();
         Sandbox(dir)
     }
 
@@ -75,7 +82,22 @@ fn run_ends_by_printing_the_table_and_render_writes_every_format() {
         assert!(is_file(&sb.path(&format!("results/tables/{f}"))), "{f}");
     }
 
-    let out = sb.run(&["render", "--format", "csv,json", "--figures"]);
+    std::fs::create_dir_all(sb.path("tpl")).unwrap();
+    std::fs::write(
+        sb.path("tpl/table.html.j2"),
+        "<h1>{{ table.title }}</h1>{% for r in table.rows %}<p>{{ r.label }}</p>{% endfor %}\n",
+    )
+    .unwrap();
+    let out = sb.run(&[
+        "render",
+        "--format",
+        "csv,json",
+        "--figures",
+        "--templates",
+        "tpl",
+        "--template",
+        "table.html.j2",
+    ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("t (paper): 4/4 cells complete"), "{stdout}");
@@ -84,6 +106,16 @@ fn run_ends_by_printing_the_table_and_render_writes_every_format() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(sb.path("results/tables/t.json")).unwrap()).unwrap();
     assert_eq!(json["rows"][0]["cells"][0]["seeds"]["done"], 2);
+    let html = std::fs::read_to_string(sb.path("results/tables/t.html")).unwrap();
+    assert_eq!(html, "<h1>Fake table</h1><p>relu</p><p>aglu</p>\n");
+    // Unsupported manifests render the paper's numbers without any run.
+    assert!(stdout.contains("u (paper): 0/2 cells complete"), "{stdout}");
+    let u: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path("results/tables/u.json")).unwrap()).unwrap();
+    assert_eq!(u["unsupported"], "needs ImageNet-LT");
+    assert_eq!(u["rows"][1]["cells"][0]["paper"], 57.9);
+    assert_eq!(u["rows"][1]["cells"][0]["text"]["status"], "not run");
+    assert!(stdout.contains("skipped: u: no finished runs"), "{stdout}");
     // The fake trainer records a learned κ but writes no result.json.
     assert!(is_file(&sb.path("results/figures/t/kappa-lambda.png")));
     assert!(stdout.contains("skipped: relu: run"), "{stdout}");

@@ -35,6 +35,10 @@ pub struct RenderArgs {
     /// table.tex.j2, table.compact.md.j2, table.compact.tex.j2)
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// Also render this template of the --templates folder (repeatable): `table.html.j2`
+    /// writes `<table>.html`; `.md`, `.tex` and `.html` templates escape values accordingly
+    #[arg(long = "template", value_name = "NAME.j2")]
+    pub custom: Vec<String>,
     /// Also draw the figures (PNG and SVG) of each manifest's runs
     #[arg(long)]
     pub figures: bool,
@@ -58,7 +62,7 @@ pub fn cmd_render(args: RenderArgs) -> anyhow::Result<()> {
     }
     for (m, profile) in &targets {
         let table = table_from_store(&store, m, profile)?;
-        let written = write_table(&templates, &table, &args.format, &args.out)?;
+        let written = write_table(&templates, &table, &args.format, &args.custom, &args.out)?;
         println!(
             "{} ({profile}): {}/{} cells complete -> {}",
             m.manifest.id,
@@ -159,6 +163,6 @@ pub fn render_after_run(
     }
     let templates = Templates::new(None)?;
     let table = table_from_store(store, m, profile)?;
-    write_table(&templates, &table, &[Format::Md, Format::Latex], out_dir)?;
+    write_table(&templates, &table, &[Format::Md, Format::Latex], &[], out_dir)?;
     Ok(Some(templates.render("table.md.j2", &table)?))
 }

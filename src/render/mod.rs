@@ -90,11 +90,25 @@ pub fn table_from_store(store: &Store, m: &LoadedManifest, profile: &str) -> Res
     build(m, profile, &runs)
 }
 
-/// Renders `formats` of a table into `out_dir`; returns the paths written.
+/// A user's own template, `table.<kind>.j2` or `<kind>.j2`, renders to `<stem>.<kind>`.
+pub fn render_custom(
+    templates: &Templates,
+    table: &TableModel,
+    name: &str,
+) -> Result<(String, String), RenderError> {
+    let base = name.strip_suffix(".j2").unwrap_or(name);
+    let kind = base.strip_prefix("table.").unwrap_or(base);
+    let file = format!("{}.{kind}", file_stem(&table.id, &table.profile));
+    Ok((file, templates.render(name, table)?))
+}
+
+/// Renders `formats` of a table, and each of the `custom` templates, into `out_dir`; returns
+/// the paths written.
 pub fn write_table(
     templates: &Templates,
     table: &TableModel,
     formats: &[Format],
+    custom: &[String],
     out_dir: &Path,
 ) -> Result<Vec<PathBuf>, RenderError> {
     let io = |path: &Path| {
@@ -102,13 +116,18 @@ pub fn write_table(
         move |source| RenderError::Io { path, source }
     };
     std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
-    let mut written = Vec::new();
+    let mut files = Vec::new();
     for format in formats {
-        for (name, text) in render_table(templates, table, *format)? {
-            let path = out_dir.join(name);
-            std::fs::write(&path, text).map_err(io(&path))?;
-            written.push(path);
-        }
+        files.extend(render_table(templates, table, *format)?);
+    }
+    for name in custom {
+        files.push(render_custom(templates, table, name)?);
+    }
+    let mut written = Vec::new();
+    for (name, text) in files {
+        let path = out_dir.join(name);
+        std::fs::write(&path, text).map_err(io(&path))?;
+        written.push(path);
     }
     Ok(written)
 }

@@ -68,6 +68,7 @@ impl Templates {
             match kind.rsplit('.').next() {
                 Some("tex") => AutoEscape::Custom(TEX.into()),
                 Some("md") => AutoEscape::Custom(MD.into()),
+                Some("html" | "htm") => AutoEscape::Html,
                 _ => AutoEscape::None,
             }
         });
