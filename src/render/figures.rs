@@ -54,9 +54,9 @@ pub struct Analyses {
     pub ks: Option<KsAnalysis>,
 }
 
+/// Layers are drawn in file order; their names are not needed (nor read, whatever their type).
 #[derive(Debug, Clone, Deserialize)]
 pub struct AttentionLayer {
-    pub layer: String,
     pub frequent_entropy: f64,
     pub rare_entropy: f64,
     pub frequent_variance: f64,
@@ -65,7 +65,8 @@ pub struct AttentionLayer {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct KsAnalysis {
-    pub class: usize,
+    /// Class index (or name): only printed.
+    pub class: serde_json::Value,
     pub logits: Vec<f32>,
     pub gumbel: Fit,
     pub logistic: Fit,
@@ -201,14 +202,20 @@ pub fn render_figures(
         for (kind, curves) in LearnedCurves::by_kind(&store.learned_params(&run.run_id)?) {
             learned.push((format!("{label}: {kind}"), curves));
         }
-        let result = read_result(store, &run.run_id);
         let slug = slug(label);
-        let Some(result) = result else {
-            report.skipped.push(format!(
-                "{label}: run {} has no result.json (reliability, attention, KS figures)",
-                short(&run.run_id)
-            ));
-            continue;
+        let result = match read_result(store, &run.run_id) {
+            Ok(Some(result)) => result,
+            Ok(None) => {
+                report.skipped.push(format!(
+                    "{label}: run {} has no result.json (reliability, attention, KS figures)",
+                    short(&run.run_id)
+                ));
+                continue;
+            }
+            Err(why) => {
+                report.skipped.push(format!("{label}: {why}"));
+                continue;
+            }
         };
         match result
             .test
@@ -242,7 +249,7 @@ pub fn render_figures(
         match &analyses.ks {
             Some(ks) if !ks.logits.is_empty() => report.written.extend(save(
                 &KsFigure {
-                    title: format!("{label}: logits of class {}", ks.class),
+                    title: format!("{label}: logits of class {}", class_name(&ks.class)),
                     ks,
                 },
                 &out_dir.join(format!("ks-{slug}")),
@@ -265,10 +272,24 @@ pub fn render_figures(
     Ok(report)
 }
 
-fn read_result(store: &Store, run_id: &str) -> Option<ResultFile> {
-    let path = store.artifacts_of(run_id, "result").ok()?.into_iter().next()?;
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str(&text).ok()
+/// `Ok(None)`: the run recorded no result file; `Err`: it did, but the file cannot be used
+/// (moved, or of a shape these figures do not know), said so rather than drawn wrong.
+fn read_result(store: &Store, run_id: &str) -> Result<Option<ResultFile>, String> {
+    let paths = store.artifacts_of(run_id, "result").map_err(|e| e.to_string())?;
+    let Some(path) = paths.into_iter().next() else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{path}: not a result file these figures can read: {e}"))
+}
+
+fn class_name(class: &serde_json::Value) -> String {
+    match class {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn short(id: &str) -> &str {
