@@ -66,12 +66,6 @@ pub enum Verdict {
     NoNoiseEstimate,
 }
 
-impl Verdict {
-    pub fn reproduced(&self) -> bool {
-        matches!(self, Verdict::WithinNoise { .. } | Verdict::WithinTolerance)
-    }
-}
-
 pub fn verdict(s: &Summary, paper: f64, tolerance: Option<f64>) -> Verdict {
     let delta = (s.mean - paper).abs();
     let k = s.se.filter(|se| *se > 0.0).map(|se| delta / se);
