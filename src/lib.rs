@@ -11,6 +11,7 @@ pub mod eval;
 pub mod exec;
 pub mod nn;
 pub mod plan;
+pub mod render;
 pub mod result;
 pub mod store;
 pub mod train;

@@ -1,7 +1,7 @@
 //! `repro run` / `repro sweep`.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::common::{DbArg, ManifestArgs};
+use super::render::{render_after_run, TABLES_DIR};
 use crate::config::load::ManifestKind;
 use crate::config::ConfigError;
 use crate::exec::{execute, provenance, Event, ExecOptions, ExecSummary, FakeOr, Trainer};
@@ -78,7 +79,15 @@ pub fn cmd_run(
         progress.event(e)
     })?;
     progress.finish();
-    report(&summary, args.json)
+    let outcome = report(&summary, args.json);
+    // The table comes even when runs failed: their cells say so instead of showing numbers.
+    match render_after_run(&store, &m, &plan.profile, Path::new(TABLES_DIR)) {
+        Ok(Some(table)) if !args.json => println!("\n{table}"),
+        Ok(_) => {}
+        Err(e) if outcome.is_ok() => return Err(e.into()),
+        Err(e) => eprintln!("cannot render the table: {e}"),
+    }
+    outcome
 }
 
 fn report(s: &ExecSummary, json: bool) -> anyhow::Result<()> {

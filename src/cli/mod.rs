@@ -4,6 +4,7 @@
 mod common;
 mod execute;
 mod inspect;
+mod render;
 mod rm;
 mod train;
 mod verify;
@@ -16,6 +17,7 @@ pub use inspect::{
     cmd_config, cmd_list, cmd_plan, cmd_show, cmd_status, plan_report, ConfigArgs, ListArgs, PlanArgs,
     PlanReport, ShowArgs, StatusArgs,
 };
+pub use render::{cmd_render, render_after_run, RenderArgs, FIGURES_DIR, TABLES_DIR};
 pub use rm::{cmd_rm, RmArgs};
 pub use train::{cmd_train, TrainArgs};
 pub use verify::{cmd_verify, Mismatch, VerifyArgs};
@@ -53,6 +55,8 @@ pub enum Command {
     List(ListArgs),
     /// Delete runs (and their dependants) from the store
     Rm(RmArgs),
+    /// Write paper tables (Markdown, LaTeX, CSV, JSON) and figures from the results store
+    Render(RenderArgs),
     /// Train one run from a run-config file and print its result
     Train(TrainArgs),
     /// Check our models against reference PyTorch fixtures (model, weights, input, logits).
@@ -76,6 +80,7 @@ pub fn dispatch(cli: Cli, real: &dyn crate::exec::Trainer) -> anyhow::Result<()>
         Command::Show(a) => cmd_show(a),
         Command::List(a) => cmd_list(a),
         Command::Rm(a) => cmd_rm(a),
+        Command::Render(a) => cmd_render(a),
         Command::Train(a) => cmd_train(a),
         Command::Verify(a) => cmd_verify(a),
     }
@@ -87,6 +92,14 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         return 130;
     }
     let input_error = err.downcast_ref::<ConfigError>().is_some()
+        || matches!(
+            err.downcast_ref::<crate::render::RenderError>(),
+            Some(
+                crate::render::RenderError::NoTable(_)
+                    | crate::render::RenderError::Template { .. }
+                    | crate::render::RenderError::TemplateDir(_)
+            )
+        )
         || err.downcast_ref::<crate::verify::VerifyError>().is_some()
         || err.downcast_ref::<crate::backend::DeviceError>().is_some()
         || matches!(

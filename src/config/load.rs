@@ -392,16 +392,27 @@ fn join(set: &BTreeSet<String>) -> String {
 
 /// Row labels in grid order: each row axis's labels, joined with " / " for several axes.
 pub fn row_labels(man: &Manifest, table: &TableSpec) -> Vec<String> {
-    table.rows.names().iter().fold(vec![String::new()], |acc, axis| {
+    row_keys(man, table)
+        .iter()
+        .map(|key| {
+            key.iter()
+                .map(|(_, l)| l.as_str())
+                .collect::<Vec<_>>()
+                .join(" / ")
+        })
+        .collect()
+}
+
+/// Each row's (axis, value label) pairs in grid order; runs carry the same pairs as labels.
+pub fn row_keys(man: &Manifest, table: &TableSpec) -> Vec<Vec<(String, String)>> {
+    table.rows.names().iter().fold(vec![Vec::new()], |acc, axis| {
         let ax = &man.axes[*axis];
         acc.iter()
             .flat_map(|prefix| {
                 (0..ax.values.len()).map(move |i| {
-                    if prefix.is_empty() {
-                        ax.label(i)
-                    } else {
-                        format!("{prefix} / {}", ax.label(i))
-                    }
+                    let mut key = prefix.clone();
+                    key.push((axis.to_string(), ax.label(i)));
+                    key
                 })
             })
             .collect()

@@ -246,6 +246,36 @@ pub struct TableSpec {
     /// paper's line by it.
     #[serde(default)]
     pub paper_labels: BTreeMap<String, String>,
+    /// Decimals shown for every column (default 1, as the paper prints accuracies).
+    #[serde(default)]
+    pub precision: Option<usize>,
+    /// A difference to the paper this small counts as reproduced whatever the noise (metric
+    /// units, e.g. 0.5 points of accuracy); columns may override it.
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+}
+
+/// Which way a metric improves; decides the bold "best" cell of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+impl Better {
+    /// Losses, calibration errors and error rates go down; accuracies go up.
+    pub fn for_metric(metric: &str) -> Better {
+        let lower = ["nll", "ece", "nc1", "loss", "err", "error"];
+        if lower
+            .iter()
+            .any(|l| metric == *l || metric.ends_with(&format!("_{l}")))
+        {
+            Better::Lower
+        } else {
+            Better::Higher
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -258,6 +288,21 @@ pub struct Column {
     pub split: String,
     #[serde(default)]
     pub stage: Option<String>,
+    /// Overrides the table's `precision`.
+    #[serde(default)]
+    pub precision: Option<usize>,
+    /// Overrides the table's `tolerance`.
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+    /// Default: from the metric's name (see [`Better::for_metric`]).
+    #[serde(default)]
+    pub better: Option<Better>,
+}
+
+impl Column {
+    pub fn better(&self) -> Better {
+        self.better.unwrap_or_else(|| Better::for_metric(&self.metric))
+    }
 }
 
 fn default_split() -> String {

@@ -19,6 +19,9 @@ pub struct MemberRun {
     pub status: RunStatus,
     pub attempt: u32,
     pub error: Option<String>,
+    /// Code revision the (last attempt of the) run ran at, and whether the tree was dirty.
+    pub git_rev: Option<String>,
+    pub dirty: Option<bool>,
     /// split → metric → value (final metrics only).
     pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
 }
@@ -78,7 +81,8 @@ impl Store {
     pub fn manifest_runs(&self, manifest: &str, profile: &str) -> Result<Vec<MemberRun>, StoreError> {
         let rows = self.run(
             sqlx::query(
-                "SELECT m.run_id, m.stage, m.labels, m.seed, r.status, r.attempt, r.error
+                "SELECT m.run_id, m.stage, m.labels, m.seed, r.status, r.attempt, r.error,
+                        r.git_rev, r.dirty
                  FROM manifest_runs m JOIN runs r ON r.id = m.run_id
                  WHERE m.manifest = ?1 AND m.profile = ?2 ORDER BY m.rowid",
             )
@@ -115,6 +119,8 @@ impl Store {
                     status: status_of(r)?,
                     attempt: r.try_get::<i64, _>("attempt")? as u32,
                     error: r.try_get("error")?,
+                    git_rev: r.try_get("git_rev")?,
+                    dirty: r.try_get("dirty")?,
                     metrics: metrics.get(&run_id).cloned().unwrap_or_default(),
                     run_id,
                 })
@@ -267,7 +273,8 @@ impl Store {
         .collect()
     }
 
-    fn learned_params(&self, id: &str) -> Result<Vec<crate::result::LearnedParam>, StoreError> {
+    /// Learned κ/λ of a run (`kappa`, or `kappa.<c>` per channel), by module then name.
+    pub fn learned_params(&self, id: &str) -> Result<Vec<crate::result::LearnedParam>, StoreError> {
         self.fetch(
             "SELECT module, name, value FROM learned_params WHERE run_id = ?1 ORDER BY module, name",
             id,

@@ -1,0 +1,702 @@
+//! The paper's figures from stored runs, as PNG and SVG (plotters): learned κ and λ per layer
+//! (Figure 6), reliability diagrams (Figure 8), attention entropy and variance for frequent and
+//! rare batches per layer (Figures 2, 5), and one class's logits with fitted Gumbel and
+//! Logistic densities and their KS distances (Figure 1).
+//!
+//! One representative run per table point (its lowest finished seed) is drawn; a figure whose
+//! data no run has is skipped with a note saying so.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use serde::Deserialize;
+use statrs::distribution::{Continuous, Gumbel};
+
+use super::RenderError;
+use crate::config::LoadedManifest;
+use crate::eval::report::Bin;
+use crate::store::{MemberRun, RunStatus, Store};
+
+const SIZE: (u32, u32) = (960, 420);
+const FONT: &str = "sans-serif";
+
+/// What `render_figures` made and what it could not.
+#[derive(Debug, Default)]
+pub struct FigureReport {
+    pub written: Vec<PathBuf>,
+    /// One line per figure not drawn, saying why.
+    pub skipped: Vec<String>,
+}
+
+/// The parts of a run's `result.json` that figures use. Read leniently: result files of runs
+/// made before an analysis existed simply lack it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResultFile {
+    pub test: Option<TestPart>,
+    pub analyses: Option<Analyses>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TestPart {
+    pub ece: Option<f64>,
+    pub reliability: Vec<Bin>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Analyses {
+    pub attention: Vec<AttentionLayer>,
+    pub ks: Option<KsAnalysis>,
+}
+
+/// Layers are drawn in file order; their names are not needed (nor read, whatever their type).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttentionLayer {
+    pub frequent_entropy: f64,
+    pub rare_entropy: f64,
+    pub frequent_variance: f64,
+    pub rare_variance: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct KsAnalysis {
+    /// Class index (or name): only printed.
+    pub class: serde_json::Value,
+    pub logits: Vec<f32>,
+    pub gumbel: Fit,
+    pub logistic: Fit,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Fit {
+    pub loc: f64,
+    pub scale: f64,
+    pub ks: f64,
+}
+
+/// Learned κ and λ of one run, per activation module in network order (per-channel values
+/// averaged per module).
+#[derive(Debug, Clone, Default)]
+pub struct LearnedCurves {
+    pub modules: Vec<String>,
+    pub kappa: Vec<Option<f64>>,
+    pub lambda: Vec<Option<f64>>,
+}
+
+impl LearnedCurves {
+    pub fn from_params(params: &[crate::result::LearnedParam]) -> Self {
+        // Keyed by natural order of the module name; per parameter name a (sum, count).
+        type Sums = BTreeMap<String, (f64, usize)>;
+        let mut acc: BTreeMap<Vec<Chunk>, (String, Sums)> = BTreeMap::new();
+        for p in params {
+            let base = p.name.split('.').next().unwrap_or(&p.name).to_string();
+            let entry = acc
+                .entry(natural_key(&p.module))
+                .or_insert_with(|| (p.module.clone(), BTreeMap::new()));
+            let slot = entry.1.entry(base).or_insert((0.0, 0));
+            slot.0 += p.value;
+            slot.1 += 1;
+        }
+        let mut out = LearnedCurves::default();
+        for (_, (module, names)) in acc {
+            let mean = |n: &str| names.get(n).map(|(s, c)| s / *c as f64);
+            out.modules.push(module);
+            out.kappa.push(mean("kappa"));
+            out.lambda.push(mean("lambda"));
+        }
+        out
+    }
+
+    /// One set of curves per kind of module (`gate`, `act`: the last name component without
+    /// its number), since attention gates and backbone activations learn different values.
+    pub fn by_kind(params: &[crate::result::LearnedParam]) -> Vec<(String, LearnedCurves)> {
+        let mut kinds: BTreeMap<String, Vec<crate::result::LearnedParam>> = BTreeMap::new();
+        for p in params {
+            let last = p.module.rsplit('.').next().unwrap_or(&p.module);
+            let kind = last.trim_end_matches(|c: char| c.is_ascii_digit());
+            kinds.entry(kind.to_string()).or_default().push(p.clone());
+        }
+        kinds
+            .into_iter()
+            .map(|(kind, ps)| (kind, LearnedCurves::from_params(&ps)))
+            .filter(|(_, c)| !c.is_empty())
+            .collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.kappa.iter().chain(&self.lambda).all(Option::is_none)
+    }
+}
+
+/// `layer10` after `layer2`: digits compare as numbers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Chunk {
+    Num(u64),
+    Text(String),
+}
+
+fn natural_key(s: &str) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        let digit = c.is_ascii_digit();
+        let end = rest
+            .find(|ch: char| ch.is_ascii_digit() != digit)
+            .unwrap_or(rest.len());
+        let (part, tail) = rest.split_at(end);
+        out.push(match part.parse() {
+            Ok(n) if digit => Chunk::Num(n),
+            _ => Chunk::Text(part.to_string()),
+        });
+        rest = tail;
+    }
+    out
+}
+
+/// One representative run per table point: the lowest finished seed of each label set at
+/// `stage`, in the store's (plan) order.
+pub fn representatives<'a>(runs: &'a [MemberRun], stage: &str) -> Vec<(String, &'a MemberRun)> {
+    let mut chosen: Vec<(String, &MemberRun)> = Vec::new();
+    for run in runs
+        .iter()
+        .filter(|r| r.stage == stage && r.status == RunStatus::Done)
+    {
+        let label = run.labels.values().cloned().collect::<Vec<_>>().join(" / ");
+        match chosen.iter_mut().find(|(l, _)| *l == label) {
+            Some(slot) if run.seed < slot.1.seed => slot.1 = run,
+            Some(_) => {}
+            None => chosen.push((label, run)),
+        }
+    }
+    chosen
+}
+
+/// Draws every figure the manifest's runs have data for into `out_dir`.
+pub fn render_figures(
+    store: &Store,
+    m: &LoadedManifest,
+    profile: &str,
+    out_dir: &Path,
+) -> Result<FigureReport, RenderError> {
+    let runs = store.manifest_runs(&m.manifest.id, profile)?;
+    let stage = super::model::table_stage(m);
+    let reps = representatives(&runs, &stage);
+    let mut report = FigureReport::default();
+    if reps.is_empty() {
+        report
+            .skipped
+            .push(format!("{}: no finished runs at stage `{stage}`", m.manifest.id));
+        return Ok(report);
+    }
+    std::fs::create_dir_all(out_dir).map_err(|source| RenderError::Io {
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
+    let mut learned = Vec::new();
+    for (label, run) in &reps {
+        for (kind, curves) in LearnedCurves::by_kind(&store.learned_params(&run.run_id)?) {
+            learned.push((format!("{label}: {kind}"), curves));
+        }
+        let slug = slug(label);
+        let result = match read_result(store, &run.run_id) {
+            Ok(Some(result)) => result,
+            Ok(None) => {
+                report.skipped.push(format!(
+                    "{label}: run {} has no result.json (reliability, attention, KS figures)",
+                    short(&run.run_id)
+                ));
+                continue;
+            }
+            Err(why) => {
+                report.skipped.push(format!("{label}: {why}"));
+                continue;
+            }
+        };
+        match result
+            .test
+            .as_ref()
+            .filter(|t| t.reliability.iter().any(|b| b.count > 0))
+        {
+            Some(test) => report.written.extend(save(
+                &Reliability {
+                    title: format!("Reliability: {label}"),
+                    bins: &test.reliability,
+                    ece: test.ece,
+                },
+                &out_dir.join(format!("reliability-{slug}")),
+            )?),
+            None => report.skipped.push(format!("{label}: no reliability bins")),
+        }
+        let analyses = result.analyses.unwrap_or_default();
+        if analyses.attention.is_empty() {
+            report
+                .skipped
+                .push(format!("{label}: no attention analysis (Figures 2, 5)"));
+        } else {
+            report.written.extend(save(
+                &Attention {
+                    title: label.clone(),
+                    layers: &analyses.attention,
+                },
+                &out_dir.join(format!("attention-{slug}")),
+            )?);
+        }
+        match &analyses.ks {
+            Some(ks) if !ks.logits.is_empty() => report.written.extend(save(
+                &KsFigure {
+                    title: format!("{label}: logits of class {}", class_name(&ks.class)),
+                    ks,
+                },
+                &out_dir.join(format!("ks-{slug}")),
+            )?),
+            _ => report
+                .skipped
+                .push(format!("{label}: no logit-distribution analysis (Figure 1)")),
+        }
+    }
+    if learned.is_empty() {
+        report
+            .skipped
+            .push("no run has learned κ/λ (Figure 6 needs AGLU or APA)".into());
+    } else {
+        report.written.extend(save(
+            &KappaLambda { runs: &learned },
+            &out_dir.join("kappa-lambda"),
+        )?);
+    }
+    Ok(report)
+}
+
+/// `Ok(None)`: the run recorded no result file; `Err`: it did, but the file cannot be used
+/// (moved, or of a shape these figures do not know), said so rather than drawn wrong.
+fn read_result(store: &Store, run_id: &str) -> Result<Option<ResultFile>, String> {
+    let paths = store.artifacts_of(run_id, "result").map_err(|e| e.to_string())?;
+    let Some(path) = paths.into_iter().next() else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{path}: not a result file these figures can read: {e}"))
+}
+
+fn class_name(class: &serde_json::Value) -> String {
+    match class {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// A file-name-safe form of a row label.
+fn slug(label: &str) -> String {
+    let s: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "run".into()
+    } else {
+        s
+    }
+}
+
+type DrawResult = Result<(), String>;
+
+/// A figure that can draw itself on any plotters backend.
+pub trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult;
+}
+
+fn fail<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Plotters needs a font for any text; the bundled DejaVu Sans makes figures independent of
+/// the machine's fonts.
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bundled font is valid; a failure would only mean figures without text.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+/// Writes `<stem>.svg` and `<stem>.png`.
+pub fn save(figure: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>, RenderError> {
+    register_font();
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |message: String| RenderError::Figure { path, message }
+    };
+    let svg_path = stem.with_extension("svg");
+    let png_path = stem.with_extension("png");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        figure.draw(&root).map_err(err(&svg_path))?;
+        root.present().map_err(fail).map_err(err(&svg_path))?;
+    }
+    std::fs::write(&svg_path, svg).map_err(|source| RenderError::Io {
+        path: svg_path.clone(),
+        source,
+    })?;
+    let mut pixels = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        figure.draw(&root).map_err(err(&png_path))?;
+        root.present().map_err(fail).map_err(err(&png_path))?;
+    }
+    image::save_buffer(&png_path, &pixels, SIZE.0, SIZE.1, image::ExtendedColorType::Rgb8)
+        .map_err(fail)
+        .map_err(err(&png_path))?;
+    Ok(vec![png_path, svg_path])
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().into()
+}
+
+/// Padded range of values, never empty.
+fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-3);
+    (lo - pad)..(hi + pad)
+}
+
+/// Lines with markers over layer index, one per series, with a legend.
+fn layer_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> DrawResult {
+    let n = series
+        .iter()
+        .flat_map(|(_, p)| p)
+        .map(|p| p.0)
+        .fold(1.0, f64::max);
+    let y = range(series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)));
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, font(18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.5..n + 0.5, y)
+        .map_err(fail)?;
+    // Layers are whole numbers: label those ticks only.
+    let whole = |x: &f64| match x.fract() == 0.0 {
+        true => format!("{x:.0}"),
+        false => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .x_labels(n as usize + 1)
+        .x_label_formatter(&whole)
+        .x_desc("layer")
+        .y_desc(y_desc)
+        .label_style(font(12))
+        .axis_desc_style(font(14))
+        .draw()
+        .map_err(fail)?;
+    for (i, (label, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+            .map_err(fail)?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .map_err(fail)?;
+    }
+    chart
+        .configure_series_labels()
+        .label_font(font(12))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(fail)?;
+    Ok(())
+}
+
+/// Figure 6: κ and λ per layer, one line per run.
+pub struct KappaLambda<'a> {
+    pub runs: &'a [(String, LearnedCurves)],
+}
+
+impl Figure for KappaLambda<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        root.fill(&WHITE).map_err(fail)?;
+        let panels = root.split_evenly((1, 2));
+        let pick = |f: fn(&LearnedCurves) -> &Vec<Option<f64>>| -> Vec<(String, Vec<(f64, f64)>)> {
+            self.runs
+                .iter()
+                .map(|(label, c)| {
+                    let points = f(c)
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| ((i + 1) as f64, v)))
+                        .collect();
+                    (label.clone(), points)
+                })
+                .filter(|(_, p): &(String, Vec<(f64, f64)>)| !p.is_empty())
+                .collect()
+        };
+        layer_panel(&panels[0], "learned κ per layer", "κ", &pick(|c| &c.kappa))?;
+        layer_panel(&panels[1], "learned λ per layer", "λ", &pick(|c| &c.lambda))
+    }
+}
+
+/// Figure 8: accuracy against confidence per bin, with the diagonal of perfect calibration.
+pub struct Reliability<'a> {
+    pub title: String,
+    pub bins: &'a [Bin],
+    pub ece: Option<f64>,
+}
+
+impl Figure for Reliability<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        root.fill(&WHITE).map_err(fail)?;
+        let title = match self.ece {
+            Some(ece) => format!("{} (ECE {ece:.3})", self.title),
+            None => self.title.clone(),
+        };
+        let area = root.margin(0, 0, 240, 240);
+        let mut chart = ChartBuilder::on(&area)
+            .caption(title, font(18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+            .map_err(fail)?;
+        chart
+            .configure_mesh()
+            .x_desc("confidence")
+            .y_desc("accuracy")
+            .label_style(font(12))
+            .axis_desc_style(font(14))
+            .draw()
+            .map_err(fail)?;
+        let filled = self.bins.iter().filter(|b| b.count > 0);
+        chart
+            .draw_series(
+                filled
+                    .clone()
+                    .map(|b| Rectangle::new([(b.lower, 0.0), (b.upper, b.accuracy)], BLUE.mix(0.6).filled())),
+            )
+            .map_err(fail)?
+            .label("accuracy")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], BLUE.mix(0.6).filled()));
+        chart
+            .draw_series(
+                filled
+                    .map(|b| Rectangle::new([(b.lower, 0.0), (b.upper, b.accuracy)], BLACK.stroke_width(1))),
+            )
+            .map_err(fail)?;
+        chart
+            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], RED.stroke_width(2)))
+            .map_err(fail)?
+            .label("perfect calibration")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(font(12))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(fail)?;
+        Ok(())
+    }
+}
+
+/// Figures 2 and 5: attention entropy and variance per layer, frequent against rare batches.
+pub struct Attention<'a> {
+    pub title: String,
+    pub layers: &'a [AttentionLayer],
+}
+
+impl Figure for Attention<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        root.fill(&WHITE).map_err(fail)?;
+        let panels = root.split_evenly((1, 2));
+        let series = |f: fn(&AttentionLayer) -> f64| -> Vec<(f64, f64)> {
+            self.layers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| ((i + 1) as f64, f(l)))
+                .collect()
+        };
+        layer_panel(
+            &panels[0],
+            &format!("{}: attention entropy", self.title),
+            "entropy",
+            &[
+                ("frequent".into(), series(|l| l.frequent_entropy)),
+                ("rare".into(), series(|l| l.rare_entropy)),
+            ],
+        )?;
+        layer_panel(
+            &panels[1],
+            &format!("{}: attention variance", self.title),
+            "variance",
+            &[
+                ("frequent".into(), series(|l| l.frequent_variance)),
+                ("rare".into(), series(|l| l.rare_variance)),
+            ],
+        )
+    }
+}
+
+/// Figure 1: a histogram (density) of one class's logits with the fitted Gumbel and Logistic
+/// densities, each labelled with its KS distance.
+pub struct KsFigure<'a> {
+    pub title: String,
+    pub ks: &'a KsAnalysis,
+}
+
+const HIST_BINS: usize = 30;
+
+/// Density of the Logistic distribution; closed form, no special function.
+fn logistic_pdf(x: f64, loc: f64, scale: f64) -> f64 {
+    let e = (-(x - loc) / scale).exp();
+    e / (scale * (1.0 + e).powi(2))
+}
+
+impl Figure for KsFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        root.fill(&WHITE).map_err(fail)?;
+        let xs: Vec<f64> = self
+            .ks
+            .logits
+            .iter()
+            .map(|v| f64::from(*v))
+            .filter(|v| v.is_finite())
+            .collect();
+        let x = range(xs.iter().copied());
+        let width = (x.end - x.start) / HIST_BINS as f64;
+        let mut counts = [0usize; HIST_BINS];
+        for v in &xs {
+            let i = (((v - x.start) / width) as usize).min(HIST_BINS - 1);
+            counts[i] += 1;
+        }
+        let density = |c: usize| c as f64 / (xs.len().max(1) as f64 * width);
+        let grid: Vec<f64> = (0..=200)
+            .map(|i| x.start + (x.end - x.start) * i as f64 / 200.0)
+            .collect();
+        let gumbel = Gumbel::new(self.ks.gumbel.loc, self.ks.gumbel.scale).map_err(fail)?;
+        let g_curve: Vec<(f64, f64)> = grid.iter().map(|&t| (t, gumbel.pdf(t))).collect();
+        let l = self.ks.logistic;
+        let l_curve: Vec<(f64, f64)> = grid
+            .iter()
+            .map(|&t| (t, logistic_pdf(t, l.loc, l.scale)))
+            .collect();
+        let top = counts
+            .iter()
+            .map(|c| density(*c))
+            .chain(g_curve.iter().chain(&l_curve).map(|p| p.1))
+            .fold(0.0, f64::max)
+            * 1.1;
+        let area = root.margin(0, 0, 160, 160);
+        let mut chart = ChartBuilder::on(&area)
+            .caption(&self.title, font(18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(x.clone(), 0.0..top.max(1e-6))
+            .map_err(fail)?;
+        chart
+            .configure_mesh()
+            .x_desc("logit")
+            .y_desc("density")
+            .label_style(font(12))
+            .axis_desc_style(font(14))
+            .draw()
+            .map_err(fail)?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, c)| {
+                let x0 = x.start + i as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width, density(*c))], BLUE.mix(0.4).filled())
+            }))
+            .map_err(fail)?
+            .label(format!("logits (n = {})", xs.len()))
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], BLUE.mix(0.4).filled()));
+        let curves = [
+            (format!("Gumbel (KS {:.3})", self.ks.gumbel.ks), g_curve, RED),
+            (format!("Logistic (KS {:.3})", l.ks), l_curve, GREEN),
+        ];
+        for (label, curve, color) in curves {
+            chart
+                .draw_series(LineSeries::new(curve, color.stroke_width(2)))
+                .map_err(fail)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .label_font(font(12))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(fail)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_and_channel_means() {
+        let p = |m: &str, n: &str, v: f64| crate::result::LearnedParam {
+            module: m.into(),
+            name: n.into(),
+            value: v,
+        };
+        let c = LearnedCurves::from_params(&[
+            p("layer10.act", "kappa", 3.0),
+            p("layer2.act", "kappa.0", 1.0),
+            p("layer2.act", "kappa.1", 2.0),
+            p("layer2.act", "lambda", 0.5),
+        ]);
+        assert_eq!(c.modules, ["layer2.act", "layer10.act"]);
+        assert_eq!(c.kappa, [Some(1.5), Some(3.0)]);
+        assert_eq!(c.lambda, [Some(0.5), None]);
+        let kinds = LearnedCurves::by_kind(&[
+            p("layer1.0.attention.gate", "kappa", -0.1),
+            p("layer1.0.act1", "kappa", 1.0),
+            p("layer1.0.act2", "kappa", 1.1),
+        ]);
+        let names: Vec<&str> = kinds.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["act", "gate"]);
+        assert_eq!(kinds[0].1.kappa, [Some(1.0), Some(1.1)]);
+    }
+
+    #[test]
+    fn logistic_density_peaks_at_its_location() {
+        assert!((logistic_pdf(0.0, 0.0, 1.0) - 0.25).abs() < 1e-12);
+    }
+}
