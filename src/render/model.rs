@@ -42,6 +42,8 @@ pub struct TableModel {
     pub cells_total: usize,
     /// The noise threshold k in |Δ| ≤ k·σ/√n.
     pub noise_k: f64,
+    /// What the profile substitutes for the paper's setting (e.g. a smaller dataset).
+    pub profile_note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -217,6 +219,7 @@ pub fn build(m: &LoadedManifest, profile: &str, runs: &[MemberRun]) -> Result<Ta
         cells_complete,
         cells_total,
         noise_k: super::stats::NOISE_K,
+        profile_note: man.profiles.get(profile).and_then(|p| p.note.clone()),
     })
 }
 
