@@ -329,9 +329,12 @@ fn result_json(dir: &Path, act: &str, seed: u64) -> Vec<StoredArtifact> {
             "attention": (1..=4).map(|l| serde_json::json!({ "layer": format!("layer{l}"),
                 "frequent_entropy": 2.0 - 0.1 * l as f64, "rare_entropy": 2.2 - 0.2 * l as f64,
                 "frequent_variance": 0.01 * l as f64, "rare_variance": 0.02 * l as f64 })).collect::<Vec<_>>(),
-            "ks": { "class": 3, "logits": logits,
+            "ks": [{ "class": 3, "logits": logits,
                     "gumbel": { "loc": -0.5, "scale": 1.2, "ks": 0.041 },
-                    "logistic": { "loc": 0.0, "scale": 1.0, "ks": 0.063 } }
+                    "logistic": { "loc": 0.0, "scale": 1.0, "ks": 0.063 } },
+                   { "class": 4, "logits": [],
+                    "gumbel": { "loc": 0.1, "scale": 1.0, "ks": 0.2 },
+                    "logistic": { "loc": 0.0, "scale": 1.0, "ks": 0.1 } }]
         }
     });
     let path = dir.join(format!("result-{act}-{seed}.json"));
@@ -388,7 +391,7 @@ fn figures_render_as_non_empty_images() {
         "reliability-aglu.png",
         "reliability-aglu.svg",
         "attention-aglu.png",
-        "ks-aglu.svg",
+        "ks-aglu-class3.svg",
         "kappa-lambda.png",
         "kappa-lambda.svg",
     ] {

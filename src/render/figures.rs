@@ -51,7 +51,8 @@ pub struct TestPart {
 #[serde(default)]
 pub struct Analyses {
     pub attention: Vec<AttentionLayer>,
-    pub ks: Option<KsAnalysis>,
+    /// One fit per class; the samples are kept for the head and the tail class only.
+    pub ks: Vec<KsAnalysis>,
 }
 
 /// Layers are drawn in file order; their names are not needed (nor read, whatever their type).
@@ -246,17 +247,21 @@ pub fn render_figures(
                 &out_dir.join(format!("attention-{slug}")),
             )?);
         }
-        match &analyses.ks {
-            Some(ks) if !ks.logits.is_empty() => report.written.extend(save(
+        let with_samples: Vec<&KsAnalysis> = analyses.ks.iter().filter(|ks| !ks.logits.is_empty()).collect();
+        if with_samples.is_empty() {
+            report
+                .skipped
+                .push(format!("{label}: no logit-distribution analysis (Figure 1)"));
+        }
+        for ks in with_samples {
+            let class = class_name(&ks.class);
+            report.written.extend(save(
                 &KsFigure {
-                    title: format!("{label}: logits of class {}", class_name(&ks.class)),
+                    title: format!("{label}: logits of class {class}"),
                     ks,
                 },
-                &out_dir.join(format!("ks-{slug}")),
-            )?),
-            _ => report
-                .skipped
-                .push(format!("{label}: no logit-distribution analysis (Figure 1)")),
+                &out_dir.join(format!("ks-{slug}-class{class}")),
+            )?);
         }
     }
     if learned.is_empty() {
