@@ -17,7 +17,9 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::Tensor;
+
+use super::primitive::{unwrap, wrap};
 
 use super::batch_norm_op as bn;
 use crate::config::model::LambdaGrad;
@@ -161,7 +163,7 @@ pub fn composite_forward<B: Backend>(
     kind: AdaptiveKind,
     _lambda_grad: LambdaGrad,
 ) -> FloatTensor<B> {
-    let (z, kappa, lambda) = (wrap::<B>(z), wrap::<B>(kappa), wrap::<B>(lambda));
+    let (z, kappa, lambda) = (wrap::<B, 4>(z), wrap::<B, 4>(kappa), wrap::<B, 4>(lambda));
     let p = apa(z.clone(), kappa, lambda);
     unwrap(match kind {
         AdaptiveKind::Apa => p,
@@ -178,7 +180,12 @@ pub fn composite_backward<B: Backend>(
     kind: AdaptiveKind,
     lambda_grad: LambdaGrad,
 ) -> [FloatTensor<B>; 3] {
-    let (z, kappa, lambda, grad) = (wrap::<B>(z), wrap::<B>(kappa), wrap::<B>(lambda), wrap::<B>(grad));
+    let (z, kappa, lambda, grad) = (
+        wrap::<B, 4>(z),
+        wrap::<B, 4>(kappa),
+        wrap::<B, 4>(lambda),
+        wrap::<B, 4>(grad),
+    );
     let (kappa_shape, lambda_shape) = (kappa.dims(), lambda.dims());
     let [dz, dkappa, dlambda] = adaptive_grads(z, kappa, lambda, kind, lambda_grad);
     [
@@ -186,14 +193,6 @@ pub fn composite_backward<B: Backend>(
         unwrap(reduce_to(dkappa * grad.clone(), kappa_shape)),
         unwrap(reduce_to(dlambda * grad, lambda_shape)),
     ]
-}
-
-fn wrap<B: Backend>(t: FloatTensor<B>) -> Tensor<B, 4> {
-    Tensor::from_primitive(TensorPrimitive::Float(t))
-}
-
-fn unwrap<B: Backend>(t: Tensor<B, 4>) -> FloatTensor<B> {
-    t.into_primitive().tensor()
 }
 
 /// `log σ(x) = min(x, 0) − ln(1 + e^{−|x|})`, exact and finite for every finite x.

@@ -15,17 +15,10 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::Tensor;
 
 use super::adaptive_op::FusedBackend;
-
-fn wrap<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(t))
-}
-
-fn unwrap<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
-    t.into_primitive().tensor()
-}
+use super::primitive::{unwrap, wrap};
 
 /// Per-channel mean and biased variance of `x` `[N, C, H, W]`, from tensor ops.
 pub fn composite_stats<B: Backend>(x: FloatTensor<B>) -> [FloatTensor<B>; 2] {

@@ -12,6 +12,7 @@ pub mod import;
 pub mod init;
 pub mod model;
 pub mod norm;
+mod primitive;
 pub mod resnet_cifar;
 pub mod resnet_imagenet;
 pub mod rng;

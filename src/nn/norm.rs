@@ -4,10 +4,10 @@
 
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
 
 use super::adaptive_op::FusedBackend;
+use super::primitive::{unwrap, wrap};
 
 #[derive(Debug, Clone, Copy)]
 pub struct BatchNormConfig {
@@ -58,7 +58,7 @@ impl<B: FusedBackend> BatchNorm<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [n, _, h, w] = x.dims();
         let (mean, var) = if B::ad_enabled(&x.device()) {
-            let [mean, var] = B::batch_norm_stats(x.clone().into_primitive().tensor()).map(wrap);
+            let [mean, var] = B::batch_norm_stats(x.clone().into_primitive().tensor()).map(wrap::<B, 1>);
             self.update_running(mean.clone(), var.clone(), n * h * w);
             (mean, var)
         } else {
@@ -88,14 +88,6 @@ impl<B: FusedBackend> BatchNorm<B> {
         update(&self.running_mean, |old| old * (1.0 - m) + mean * m);
         update(&self.running_var, |old| old * (1.0 - m) + unbiased * m);
     }
-}
-
-fn wrap<B: Backend>(t: FloatTensor<B>) -> Tensor<B, 1> {
-    Tensor::from_primitive(TensorPrimitive::Float(t))
-}
-
-fn unwrap<B: Backend>(t: Tensor<B, 1>) -> FloatTensor<B> {
-    t.into_primitive().tensor()
 }
 
 /// Updates a running statistic and folds the update in at once. `RunningState` otherwise keeps
