@@ -1,15 +1,7 @@
-//! Who, where and with what code a run ran.
-
-use std::process::Command;
+//! Who, where and with what code a run ran. The code revision is the binary's, recorded at
+//! build time, not that of the folder the run happens to start in.
 
 use crate::store::Provenance;
-
-fn git(args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
 
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -23,11 +15,10 @@ pub fn hostname() -> String {
 /// Collected once per process. `extra_versions` lets the binary add e.g. the Burn version and
 /// backend.
 pub fn collect(extra_versions: &[(&str, &str)]) -> Provenance {
-    let git_rev = git(&["rev-parse", "HEAD"]);
-    let dirty = git_rev
-        .as_ref()
-        .and_then(|_| git(&["status", "--porcelain", "--untracked-files=no"]))
-        .map(|s| !s.is_empty());
+    // Recorded by build.rs when the binary was built from a git checkout; a dirty flag is only
+    // as fresh as the last build (cargo rebuilds when the index changes).
+    let git_rev = option_env!("REPRO_GIT_REV").map(str::to_string);
+    let dirty = option_env!("REPRO_GIT_DIRTY").map(|d| d == "true");
     let mut versions = serde_json::Map::new();
     versions.insert("repro".into(), env!("CARGO_PKG_VERSION").into());
     versions.insert("code_version".into(), crate::plan::CODE_VERSION.into());
