@@ -306,6 +306,15 @@ impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
             .prepare::<C>([z.node.clone(), kappa.node.clone(), lambda.node.clone()])
             .compute_bound()
             .stateful();
+        // Primitives are reference-counted: cloning them for the forward keeps the autodiff
+        // tensors whole for checkpointing.
+        let out = B::adaptive_forward(
+            z.primitive.clone(),
+            kappa.primitive.clone(),
+            lambda.primitive.clone(),
+            kind,
+            lambda_grad,
+        );
         match prep {
             OpsKind::Tracked(mut prep) => {
                 let state = (
@@ -313,17 +322,9 @@ impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
                     prep.checkpoint(&kappa),
                     prep.checkpoint(&lambda),
                 );
-                let out =
-                    B::adaptive_forward(z.primitive, kappa.primitive, lambda.primitive, kind, lambda_grad);
                 prep.finish(state, out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::adaptive_forward(
-                z.primitive,
-                kappa.primitive,
-                lambda.primitive,
-                kind,
-                lambda_grad,
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
 

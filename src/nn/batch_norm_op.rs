@@ -116,31 +116,26 @@ pub(crate) fn autodiff_normalize<B: FusedBackend, C: CheckpointStrategy>(
         .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
         .compute_bound()
         .stateful();
+    // Primitives are reference-counted: cloning them for the forward keeps the autodiff tensors
+    // whole for checkpointing.
+    let out = B::batch_norm_normalize(
+        x.primitive.clone(),
+        weight.primitive.clone(),
+        bias.primitive,
+        mean.primitive.clone(),
+        var.primitive.clone(),
+        epsilon,
+    );
     match prep {
         OpsKind::Tracked(mut prep) => {
             let state = (
                 prep.checkpoint(&x),
                 prep.checkpoint(&weight),
-                mean.primitive.clone(),
-                var.primitive.clone(),
-            );
-            let out = B::batch_norm_normalize(
-                x.primitive,
-                weight.primitive,
-                bias.primitive,
                 mean.primitive,
                 var.primitive,
-                epsilon,
             );
             prep.finish(state, out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(B::batch_norm_normalize(
-            x.primitive,
-            weight.primitive,
-            bias.primitive,
-            mean.primitive,
-            var.primitive,
-            epsilon,
-        )),
+        OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }

@@ -8,6 +8,12 @@ use super::{now, RunStatus, Store, StoreError};
 use crate::plan::Plan;
 use crate::result::RunResult;
 
+/// Ends a run that this owner is running, as one statement (binds: id, owner, status, error,
+/// time).
+const END_RUN: &str = "UPDATE runs SET status = ?3, error = ?4, finished_at = ?5, wall_s = ?5 - started_at,
+        owner = NULL
+ WHERE id = ?1 AND owner = ?2 AND status = 'running'";
+
 /// Who runs a run, recorded when it is claimed.
 #[derive(Debug, Clone, Default)]
 pub struct Provenance {
@@ -187,9 +193,7 @@ impl Store {
             let mut tx = self.pool.begin().await?;
             let t = now();
             let updated = sqlx::query(
-                "UPDATE runs SET status = ?3, error = ?4, finished_at = ?5, wall_s = ?5 - started_at,
-                        owner = NULL
-                 WHERE id = ?1 AND owner = ?2 AND status = 'running'",
+                END_RUN,
             )
             .bind(id)
             .bind(owner)
@@ -267,17 +271,13 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         self.run(
-            sqlx::query(
-                "UPDATE runs SET status = ?3, error = ?4, finished_at = ?5, wall_s = ?5 - started_at,
-                        owner = NULL
-                 WHERE id = ?1 AND owner = ?2 AND status = 'running'",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(status.as_str())
-            .bind(error)
-            .bind(now())
-            .execute(&self.pool),
+            sqlx::query(END_RUN)
+                .bind(id)
+                .bind(owner)
+                .bind(status.as_str())
+                .bind(error)
+                .bind(now())
+                .execute(&self.pool),
         )?;
         Ok(())
     }
