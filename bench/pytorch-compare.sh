@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# PyTorch (CPU) against repro on the same shapes, side by side in one sitting: a CIFAR ResNet-32
-# training step (batch 128) and [128,64,32,32] activation layers, forward + backward. Creates
-# its own virtual environment with torch (from PyPI; several GB). Not part of CI.
+# PyTorch (CPU) against repro on the same shapes, side by side in one sitting: CIFAR ResNet-32
+# training steps (batch 128; ReLU, and AGLU + APA* with a cosine head) and [128,64,32,32]
+# activation layers, forward + backward. Creates its own virtual environment with torch (from
+# PyPI; several GB). Not part of CI.
 #   bench/pytorch-compare.sh [threads]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,11 @@ ours=$(cargo bench --quiet --bench train_step 2>/dev/null)
 echo "$ours"
 cargo bench --quiet --bench activation 2>/dev/null
 
-theirs=$(echo "$torch_out" | awk '/resnet32_relu_train_step/ {print $2}')
-mine=$(echo "$ours" | awk '/resnet32 relu/ {print $3}')
-echo "== ResNet-32 training step: repro $mine img/s, PyTorch $theirs img/s, ratio $(echo "scale=3; $mine / $theirs" | bc)"
+ratio() {
+    local theirs mine
+    theirs=$(echo "$torch_out" | awk -v k="$2" '$1 == k {print $2}')
+    mine=$(echo "$ours" | awk -v k="$3" 'index($0, k) {print $(NF - 3)}')
+    echo "== ResNet-32 training step, $1: repro $mine img/s, PyTorch $theirs img/s, ratio $(echo "scale=3; $mine / $theirs" | bc)"
+}
+ratio ReLU resnet32_relu_train_step "resnet32 relu"
+ratio "AGLU + APA*" resnet32_aglu_apa_train_step "resnet32 aglu + APA*"

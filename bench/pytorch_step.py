@@ -1,6 +1,8 @@
-"""PyTorch side of the comparison: the same CIFAR ResNet-32 training step and the same
-activation layers as `cargo bench --bench train_step` / `--bench activation`, on the CPU with
-the given number of threads. Prints one `name value unit` line per measurement."""
+"""PyTorch side of the comparison: the same CIFAR ResNet-32 training steps (ReLU; AGLU with
+APA* attention and a cosine head, written here from the paper's definitions and trained by
+autograd, as the reference code does) and the same activation layers as `cargo bench --bench
+train_step` / `--bench activation`, on the CPU with the given number of threads. Prints one
+`name value unit` line per measurement."""
 import sys
 import time
 
@@ -12,34 +14,86 @@ threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 torch.set_num_threads(threads)
 
 
-class Block(nn.Module):
-    """CIFAR basic block with the option-A shortcut (He et al. 2016, §4.2)."""
+def apa(z, kappa, lam):
+    """APA (paper Eq. 5) as exp(log σ(κz − ln λ)/λ), λ floored; autograd differentiates it."""
+    lam = lam.clamp(min=1e-4)
+    return torch.exp(F.logsigmoid(kappa * z - torch.log(lam)) / lam)
 
-    def __init__(self, inputs, planes, stride):
+
+class Aglu(nn.Module):
+    """z·APA(z) with one learnable (κ, λ), initialised in the ranges repro uses."""
+
+    def __init__(self):
+        super().__init__()
+        self.kappa = nn.Parameter(torch.empty(1).uniform_(0.8, 1.2))
+        self.lam = nn.Parameter(torch.empty(1).uniform_(0.0, 1.0))
+
+    def forward(self, z):
+        return z * apa(z, self.kappa, self.lam)
+
+
+class ApaStar(nn.Module):
+    """APA*: pooled vector → LayerNorm → Linear → ReLU → Linear → dropout → APA gate."""
+
+    def __init__(self, channels, reduction=4):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.fc1 = nn.Linear(channels, channels // reduction, bias=False)
+        self.fc2 = nn.Linear(channels // reduction, channels, bias=False)
+        self.drop = nn.Dropout(0.1)
+        self.kappa = nn.Parameter(torch.empty(1).uniform_(-1.0, 0.0))
+        self.lam = nn.Parameter(torch.empty(1).uniform_(0.0, 1.0))
+
+    def forward(self, x):
+        w = self.drop(self.fc2(F.relu(self.fc1(self.norm(x.mean((2, 3)))))))
+        return x * apa(w, self.kappa, self.lam)[:, :, None, None]
+
+
+class Cosine(nn.Module):
+    """s·(‖x‖/(1+‖x‖))·x̂·Ŵᵀ with s = 16."""
+
+    def __init__(self, features, classes):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(classes, features).uniform_(-0.125, 0.125))
+
+    def forward(self, x):
+        squashed = x / (1 + x.norm(dim=1, keepdim=True))
+        return 16 * squashed @ F.normalize(self.weight, dim=1).t()
+
+
+class Block(nn.Module):
+    """CIFAR basic block with the option-A shortcut (He et al. 2016, §4.2), its activation and
+    attention chosen as in repro's model config."""
+
+    def __init__(self, inputs, planes, stride, act, attention):
         super().__init__()
         self.conv1 = nn.Conv2d(inputs, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
+        self.act1 = act()
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
+        self.attention = ApaStar(planes) if attention else nn.Identity()
+        self.act2 = act()
         self.pad = planes // 4 if stride != 1 or inputs != planes else 0
         self.stride = stride
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.attention(self.bn2(self.conv2(out)))
         short = x
         if self.pad:
             short = F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, self.pad, self.pad))
-        return F.relu(out + short)
+        return self.act2(out + short)
 
 
-def resnet32(classes=100):
-    layers, inputs = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
+def resnet32(classes=100, act=nn.ReLU, attention=False, cosine=False):
+    layers, inputs = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), act()], 16
     for planes, stride in [(16, 1), (32, 2), (64, 2)]:
         for i in range(5):
-            layers.append(Block(inputs, planes, stride if i == 0 else 1))
+            layers.append(Block(inputs, planes, stride if i == 0 else 1, act, attention))
             inputs = planes
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes))
+    head = Cosine(64, classes) if cosine else nn.Linear(64, classes)
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
 
 
 def median_time(step, reps):
@@ -52,18 +106,24 @@ def median_time(step, reps):
     return sorted(times)[reps // 2]
 
 
-model = resnet32()
-optimiser = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
 x, y = torch.randn(128, 3, 32, 32), torch.arange(128) % 100
 
 
-def train_step():
-    optimiser.zero_grad()
-    F.cross_entropy(model(x), y).backward()
-    optimiser.step()
+def images_per_second(model):
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+
+    def train_step():
+        optimiser.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimiser.step()
+
+    return 128 / median_time(train_step, STEPS)
 
 
-print(f"resnet32_relu_train_step {128 / median_time(train_step, 3):.1f} img/s")
+STEPS = 9
+print(f"resnet32_relu_train_step {images_per_second(resnet32()):.1f} img/s")
+aglu_apa = resnet32(act=Aglu, attention=True, cosine=True)
+print(f"resnet32_aglu_apa_train_step {images_per_second(aglu_apa):.1f} img/s")
 
 z = torch.randn(128, 64, 32, 32)
 kappa, lam = torch.tensor(1.0, requires_grad=True), torch.tensor(0.5, requires_grad=True)

@@ -19,6 +19,7 @@ const WARMUP: usize = 2;
 const REPS: usize = 10;
 
 fn main() {
+    repro::backend::keep_freed_memory();
     let device = Default::default();
     let x = Tensor::<B, 4>::random(SHAPE, Distribution::Normal(0.0, 1.0), &device);
     let kappa = Tensor::<B, 4>::full([1, 1, 1, 1], 1.0, &device).require_grad();

@@ -1,9 +1,9 @@
 //! Training throughput of a CIFAR ResNet-32 step on the CPU backend: forward, cross-entropy,
 //! backward and an SGD update (momentum 0.9, weight decay) on a batch of 128 32×32 images —
-//! the step PyTorch runs at ~229 img/s on this 2-core machine type (issue 4/8 figures).
+//! the step `bench/pytorch-compare.sh` also times in PyTorch, for the ratio.
 //!
 //! Run: `cargo bench --bench train_step` (CPU), or `cargo bench --features cuda --bench
-//! train_step -- cuda:0`. Prints images/s per model (median of 3 timed steps after one warm-up
+//! train_step -- cuda:0`. Prints images/s per model (median of 9 timed steps after one warm-up
 //! step) and each model's ratio to the ReLU baseline measured in the same run.
 
 use std::time::Instant;
@@ -18,9 +18,10 @@ use repro::train::loss::{Loss, Targets};
 use repro::train::sgd::Sgd;
 
 const BATCH: usize = 128;
-const TIMED: usize = 3;
+const TIMED: usize = 9;
 
 fn main() {
+    repro::backend::keep_freed_memory();
     let models = [
         ("resnet32 relu", "{arch: resnet32, num_classes: 100}"),
         (

@@ -9,6 +9,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    repro::backend::keep_freed_memory();
     let cli = repro::cli::Cli::parse();
     if let Err(err) = repro::cli::dispatch(cli, &repro::exec::BurnTrainer) {
         eprintln!("error: {err:#}");

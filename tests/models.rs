@@ -190,3 +190,81 @@ fn batch_norm_op_matches_autodiff_and_the_fused_kernels_match_it() {
         );
     }
 }
+
+/// The convolution op (fused CPU kernels, their own backward) against Burn's `Conv2d` and its
+/// autodiff, over strides, paddings, dilations, 1×1 and 7×7 kernels, batches smaller than the
+/// thread pool, and bias.
+#[test]
+fn conv_op_matches_burns_convolution_forward_and_backward() {
+    use burn::nn::conv::{Conv2d, Conv2dConfig};
+    use burn::nn::PaddingConfig2d;
+    use burn::tensor::ops::ConvOptions;
+    use repro::nn::conv_op::conv2d;
+    use repro::nn::FusedBackend;
+    type AD = Autodiff<Flex>;
+    let device = Default::default();
+    // (batch, in, out, height, width, kernel, stride, padding, dilation, bias)
+    let cases = [
+        (4, 3, 16, 32, 32, 3, 1, 1, 1, false),
+        (3, 16, 32, 9, 7, 3, 2, 1, 1, false),
+        (2, 8, 4, 6, 6, 1, 1, 0, 1, true),
+        (1, 8, 4, 7, 7, 1, 2, 0, 1, false),
+        (2, 3, 5, 15, 13, 7, 2, 3, 1, true),
+        (2, 4, 6, 10, 10, 3, 1, 2, 2, false),
+        (2, 2, 3, 8, 8, 3, 3, 0, 1, true),
+        (3, 3, 4, 7, 9, 5, 1, 2, 1, false),
+        (2, 4, 4, 1, 1, 3, 1, 1, 1, false),
+        (2, 4, 4, 2, 3, 3, 1, 1, 1, true),
+    ];
+    for (n, c, co, h, w, k, stride, pad, dil, bias) in cases {
+        let label = format!("n{n} c{c}→{co} {h}×{w} k{k} s{stride} p{pad} d{dil} bias {bias}");
+        let conv: Conv2d<AD> = Conv2dConfig::new([c, co], [k, k])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_dilation([dil, dil])
+            .with_bias(bias)
+            .init(&device);
+        let x = Tensor::<Flex, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let options = ConvOptions::new([stride; 2], [pad; 2], [dil; 2], 1);
+        let (xp, wp) = (
+            x.clone().into_primitive().tensor(),
+            conv.weight.val().inner().into_primitive().tensor(),
+        );
+        assert!(
+            Flex::has_fused_conv2d(&xp, &wp, &options),
+            "{label}: kernel applies"
+        );
+
+        let run = |fused: bool| {
+            let xa = Tensor::<AD, 4>::from_inner(x.clone()).require_grad();
+            let y = if fused {
+                conv2d(&conv, xa.clone())
+            } else {
+                conv.forward(xa.clone())
+            };
+            // A non-uniform upstream gradient, so every output position is weighed differently.
+            let weights = Tensor::<AD, 4>::from_inner(y.clone().inner().cos());
+            let grads = (y.clone() * weights).sum().backward();
+            let mut out = vec![
+                y.inner().into_data(),
+                xa.grad(&grads).unwrap().into_data(),
+                conv.weight.grad(&grads).unwrap().into_data(),
+            ];
+            out.extend(conv.bias.as_ref().map(|b| b.grad(&grads).unwrap().into_data()));
+            out
+        };
+        for (what, (ours, theirs)) in ["output", "dx", "dw", "db"]
+            .iter()
+            .zip(run(true).iter().zip(&run(false)))
+        {
+            assert_eq!(ours.shape, theirs.shape, "{label}: {what} shape");
+            let (a, b) = (ours.to_vec::<f32>().unwrap(), theirs.to_vec::<f32>().unwrap());
+            let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let worst = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(
+                worst <= 1e-5 * scale,
+                "{label}: {what} differs by {worst} (scale {scale})"
+            );
+        }
+    }
+}

@@ -16,7 +16,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::ModuleOps;
+use burn::tensor::ops::{ConvOptions, FloatTensor};
 use burn::tensor::Tensor;
 
 use super::primitive::{unwrap, wrap};
@@ -89,6 +90,33 @@ pub trait FusedBackend: Backend {
     ) -> [FloatTensor<Self>; 3] {
         bn::composite_backward::<Self>(x, weight, mean, var, grad, epsilon)
     }
+
+    /// Whether [`FusedBackend::fused_conv2d`] has a kernel for this input (`[N, C, H, W]`),
+    /// weight (`[Co, C/groups, kh, kw]`) and options; where not, Burn's `conv2d` is used.
+    fn has_fused_conv2d(x: &FloatTensor<Self>, weight: &FloatTensor<Self>, options: &ConvOptions<2>) -> bool {
+        let _ = (x, weight, options);
+        false
+    }
+
+    /// The convolution of `x` by `weight`, without bias; under autodiff, differentiated by
+    /// [`FusedBackend::fused_conv2d_backward`].
+    fn fused_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, None, options)
+    }
+
+    /// Gradients (input, weight) of [`FusedBackend::fused_conv2d`].
+    fn fused_conv2d_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> [FloatTensor<Self>; 2] {
+        super::conv_op::composite_backward::<Self>(x, weight, grad, options)
+    }
 }
 
 impl FusedBackend for burn::backend::Flex {
@@ -148,6 +176,33 @@ impl FusedBackend for burn::backend::Flex {
         match super::batch_norm_cpu::backward(&x, &weight, &mean, &var, &grad, epsilon) {
             Some(grads) => grads,
             None => bn::composite_backward::<Self>(x, weight, mean, var, grad, epsilon),
+        }
+    }
+
+    fn has_fused_conv2d(x: &FloatTensor<Self>, weight: &FloatTensor<Self>, options: &ConvOptions<2>) -> bool {
+        super::conv_cpu::applies(x, weight, options)
+    }
+
+    fn fused_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match super::conv_cpu::forward(&x, &weight, &options) {
+            Some(y) => y,
+            None => Self::conv2d(x, weight, None, options),
+        }
+    }
+
+    fn fused_conv2d_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> [FloatTensor<Self>; 2] {
+        match super::conv_cpu::backward(&x, &weight, &grad, &options) {
+            Some(grads) => grads,
+            None => super::conv_op::composite_backward::<Self>(x, weight, grad, options),
         }
     }
 }
@@ -341,6 +396,18 @@ impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
         epsilon: f64,
     ) -> FloatTensor<Self> {
         bn::autodiff_normalize::<B, C>(x, weight, bias, mean, var, epsilon)
+    }
+
+    fn has_fused_conv2d(x: &FloatTensor<Self>, weight: &FloatTensor<Self>, options: &ConvOptions<2>) -> bool {
+        B::has_fused_conv2d(&x.primitive, &weight.primitive, options)
+    }
+
+    fn fused_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        super::conv_op::autodiff_forward::<B, C>(x, weight, options)
     }
 }
 

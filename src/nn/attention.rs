@@ -11,6 +11,7 @@ use burn::tensor::Tensor;
 
 use super::activation::GateAct;
 use super::adaptive_op::FusedBackend;
+use super::conv_op::conv2d;
 use super::init::linear;
 use super::norm::{BatchNorm, BatchNormConfig};
 use super::rng;
@@ -195,7 +196,7 @@ impl<B: FusedBackend> SpatialGate<B> {
 
     fn weights(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let compressed = Tensor::cat(vec![x.clone().max_dim(1), x.mean_dim(1)], 1);
-        self.gate.forward(self.bn.forward(self.conv.forward(compressed)))
+        self.gate.forward(self.bn.forward(conv2d(&self.conv, compressed)))
     }
 }
 

@@ -51,19 +51,50 @@ fn channel_params(c: usize, params: [&FlexTensor; 2]) -> Option<[&[f32]; 2]> {
     (a.len() == c && b.len() == c).then_some([a, b])
 }
 
+/// Elements summed side by side within a plane, in f32 (a plane is at most a few thousand
+/// elements); the lanes and the planes are then added in f64. One running sum per plane would
+/// serialise the loop on the add's latency.
+const LANES: usize = 16;
+
+/// `Σ f(a, b)` over two equally long planes, both components of `f` at once.
+#[inline(always)]
+fn plane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f32; 2]) -> [f64; 2] {
+    let mut lanes = [[0.0f32; LANES]; 2];
+    let body = a.len() - a.len() % LANES;
+    for (a, b) in a[..body].chunks_exact(LANES).zip(b[..body].chunks_exact(LANES)) {
+        for j in 0..LANES {
+            let [u, v] = f(a[j], b[j]);
+            lanes[0][j] += u;
+            lanes[1][j] += v;
+        }
+    }
+    for (&a, &b) in a[body..].iter().zip(&b[body..]) {
+        let [u, v] = f(a, b);
+        lanes[0][0] += u;
+        lanes[1][0] += v;
+    }
+    lanes.map(|lane| lane.iter().map(|&x| f64::from(x)).sum())
+}
+
+/// `Σ f(a, b)` over every plane of channel `c` of `a` and `b`.
+fn channel_sums(v: &Nchw, a: &[f32], b: &[f32], c: usize, f: impl Fn(f32, f32) -> [f32; 2]) -> [f64; 2] {
+    v.planes(a, c)
+        .zip(v.planes(b, c))
+        .fold([0.0; 2], |[s, t], (a, b)| {
+            let [u, w] = plane_sums(a, b, &f);
+            [s + u, t + w]
+        })
+}
+
 pub fn stats(x: &FlexTensor) -> Option<[FlexTensor; 2]> {
     let v = Nchw::of(x)?;
     let (mean, var): (Vec<f32>, Vec<f32>) = (0..v.c)
         .into_par_iter()
         .map(|c| {
-            let mean = v.planes(v.x, c).flatten().map(|&x| f64::from(x)).sum::<f64>() / v.count();
-            let var = v
-                .planes(v.x, c)
-                .flatten()
-                .map(|&x| (f64::from(x) - mean).powi(2))
-                .sum::<f64>()
-                / v.count();
-            (mean as f32, var as f32)
+            let [sum, _] = channel_sums(&v, v.x, v.x, c, |x, _| [x, 0.0]);
+            let mean = (sum / v.count()) as f32;
+            let [squares, _] = channel_sums(&v, v.x, v.x, c, |x, _| [(x - mean) * (x - mean), 0.0]);
+            (mean, (squares / v.count()) as f32)
         })
         .unzip();
     Some([tensor(mean, vec![v.c]), tensor(var, vec![v.c])])
@@ -117,13 +148,8 @@ pub fn backward(
         .into_par_iter()
         .map(|c| {
             let (m, s) = (mean[c], inv_std[c]);
-            v.planes(v.x, c)
-                .zip(v.planes(dy, c))
-                .fold((0.0, 0.0), |(db, dw), (x, g)| {
-                    x.iter().zip(g).fold((db, dw), |(db, dw), (&x, &g)| {
-                        (db + f64::from(g), dw + f64::from(g * (x - m) * s))
-                    })
-                })
+            let [db, dw] = channel_sums(&v, v.x, dy, c, |x, g| [g, g * (x - m) * s]);
+            (db, dw)
         })
         .unzip();
     let mut dx = vec![0.0f32; v.x.len()];

@@ -8,6 +8,8 @@ pub mod attention;
 mod batch_norm_cpu;
 pub mod batch_norm_op;
 pub mod classifier;
+mod conv_cpu;
+pub mod conv_op;
 pub mod import;
 pub mod init;
 pub mod model;

@@ -10,6 +10,7 @@ use super::activation::Act;
 use super::adaptive_op::FusedBackend;
 use super::attention::Attention;
 use super::classifier::Head;
+use super::conv_op::conv2d;
 use super::init::{conv, ConvInit};
 use super::norm::{BatchNorm, BatchNormConfig};
 use crate::config::model::ModelConfig;
@@ -49,8 +50,10 @@ impl<B: FusedBackend> BasicBlock<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 4> {
-        let out = self.act1.forward(self.bn1.forward(self.conv1.forward(x.clone())));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = self
+            .act1
+            .forward(self.bn1.forward(conv2d(&self.conv1, x.clone())));
+        let out = self.bn2.forward(conv2d(&self.conv2, out));
         let out = self.attention.forward_traced(out, trace);
         self.act2.forward(out + self.shortcut(x))
     }
@@ -131,7 +134,7 @@ impl<B: FusedBackend> CifarResNet<B> {
 
     /// Penultimate features `[N, 64]` after global average pooling.
     pub fn features(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 2> {
-        let mut out = self.act.forward(self.bn1.forward(self.conv1.forward(x)));
+        let mut out = self.act.forward(self.bn1.forward(conv2d(&self.conv1, x)));
         for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3) {
             out = block.forward(out, trace);
         }

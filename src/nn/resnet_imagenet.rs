@@ -12,6 +12,7 @@ use super::activation::Act;
 use super::adaptive_op::FusedBackend;
 use super::attention::Attention;
 use super::classifier::Head;
+use super::conv_op::conv2d;
 use super::init::{conv, grouped_conv, ConvInit};
 use super::norm::{BatchNorm, BatchNormConfig};
 use crate::config::model::ModelConfig;
@@ -87,13 +88,15 @@ impl<B: FusedBackend> Bottleneck<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 4> {
-        let out = self.act1.forward(self.bn1.forward(self.conv1.forward(x.clone())));
-        let out = self.act2.forward(self.bn2.forward(self.conv2.forward(out)));
+        let out = self
+            .act1
+            .forward(self.bn1.forward(conv2d(&self.conv1, x.clone())));
+        let out = self.act2.forward(self.bn2.forward(conv2d(&self.conv2, out)));
         let out = self
             .attention
-            .forward_traced(self.bn3.forward(self.conv3.forward(out)), trace);
+            .forward_traced(self.bn3.forward(conv2d(&self.conv3, out)), trace);
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x)),
+            Some(d) => d.bn.forward(conv2d(&d.conv, x)),
             None => x,
         };
         self.act3.forward(out + identity)
@@ -143,7 +146,7 @@ impl<B: FusedBackend> ImageNetResNet<B> {
     }
 
     pub fn features(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 2> {
-        let x = self.act.forward(self.bn1.forward(self.conv1.forward(x)));
+        let x = self.act.forward(self.bn1.forward(conv2d(&self.conv1, x)));
         let mut out = self.maxpool.forward(x);
         for block in self.stages.iter().flatten() {
             out = block.forward(out, trace);
