@@ -14,16 +14,17 @@ pub type Gpu = burn::backend::Cuda;
 pub type GpuTrain = burn::backend::Autodiff<Gpu>;
 
 /// Makes freed memory stay in the process for the next allocation. Every training step
-/// allocates and frees the same large activation buffers; glibc's default returns blocks of
-/// a few MB to the kernel and takes them back as fresh pages, page fault by page fault, which
-/// cost the CPU ResNet-32 step over a quarter of its time (`cargo bench --bench train_step`:
-/// 276 → 376 img/s). Call once at start-up; a no-op off glibc.
+/// allocates and frees the same large activation buffers; glibc's default gives blocks of a few
+/// MB back to the kernel and takes them again as fresh pages, page fault by page fault, which
+/// cost the CPU ResNet-32 step over a quarter of its time (`cargo bench --bench train_step`,
+/// when this was introduced: 276 → 376 img/s). Large blocks come from the heap instead of their own mappings (which
+/// glibc caps at 32 MiB: an ImageNet activation is larger) and the heap is never trimmed, so
+/// the process holds its peak footprint. Call once at start-up; a no-op off glibc.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator thresholds; both values are in their valid ranges
-    // (32 MiB is glibc's largest mmap threshold on 64-bit targets).
+    // SAFETY: mallopt only sets allocator parameters, to values in their valid ranges.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
