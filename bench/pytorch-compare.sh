@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # PyTorch (CPU) against repro on the same shapes, side by side in one sitting: CIFAR ResNet-32
-# training steps (batch 128; ReLU, and AGLU + APA* with a cosine head) and [128,64,32,32]
-# activation layers, forward + backward. Creates its own virtual environment with torch (from
-# PyPI; several GB). Not part of CI.
+# training steps (batch 128; ReLU, and AGLU + APA* with a cosine head), its 3×3 convolutions
+# and [128,64,32,32] activation layers, forward + backward. Creates its own virtual environment
+# with torch (from PyPI; several GB). Not part of CI.
 #   bench/pytorch-compare.sh [threads]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,7 @@ echo "== repro"
 ours=$(cargo bench --quiet --bench train_step 2>/dev/null)
 echo "$ours"
 cargo bench --quiet --bench activation 2>/dev/null
+cargo bench --quiet --bench conv 2>/dev/null
 
 ratio() {
     local theirs mine

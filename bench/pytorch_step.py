@@ -1,8 +1,8 @@
 """PyTorch side of the comparison: the same CIFAR ResNet-32 training steps (ReLU; AGLU with
 APA* attention and a cosine head, written here from the paper's definitions and trained by
-autograd, as the reference code does) and the same activation layers as `cargo bench --bench
-train_step` / `--bench activation`, on the CPU with the given number of threads. Prints one
-`name value unit` line per measurement."""
+autograd, as the reference code does), 3×3 convolutions and activation layers as `cargo bench
+--bench train_step` / `conv` / `activation`, on the CPU with the given number of threads.
+Prints one `name value unit` line per measurement."""
 import sys
 import time
 
@@ -124,6 +124,16 @@ STEPS = 9
 print(f"resnet32_relu_train_step {images_per_second(resnet32()):.1f} img/s")
 aglu_apa = resnet32(act=Aglu, attention=True, cosine=True)
 print(f"resnet32_aglu_apa_train_step {images_per_second(aglu_apa):.1f} img/s")
+
+for channels, size in [(16, 32), (32, 16), (64, 8)]:
+    inp = torch.randn(128, channels, size, size, requires_grad=True)
+    weight = torch.randn(channels, channels, 3, 3, requires_grad=True)
+    grad = torch.randn(128, channels, size, size)
+
+    def conv():
+        F.conv2d(inp, weight, padding=1).backward(grad)
+
+    print(f"conv3x3_{channels}ch_{size}px_fwd_bwd {1e3 * median_time(conv, 10):.1f} ms")
 
 z = torch.randn(128, 64, 32, 32)
 kappa, lam = torch.tensor(1.0, requires_grad=True), torch.tensor(0.5, requires_grad=True)

@@ -6,6 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+use common::report;
+
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::{gelu, relu, silu};
 use burn::tensor::TensorPrimitive;
@@ -29,22 +32,22 @@ fn main() {
         let (kappa, lambda) = (kappa.clone(), lambda.clone());
         move |x: Tensor<B, 4>| adaptive(x, kappa.clone(), lambda.clone(), AdaptiveKind::Aglu, grad)
     };
-    let baseline = median(|| step(&x, relu));
+    let baseline = median_of(|| step(&x, relu));
     println!(
         "[128,64,32,32] forward+backward on {} threads (median of {REPS}):",
         rayon_threads()
     );
     report("relu", baseline, baseline);
-    report("gelu", median(|| step(&x, gelu)), baseline);
-    report("silu", median(|| step(&x, silu)), baseline);
+    report("gelu", median_of(|| step(&x, gelu)), baseline);
+    report("silu", median_of(|| step(&x, silu)), baseline);
     report(
         "aglu (exact dλ)",
-        median(|| step(&x, aglu(LambdaGrad::Exact))),
+        median_of(|| step(&x, aglu(LambdaGrad::Exact))),
         baseline,
     );
     report(
         "aglu (reference dλ)",
-        median(|| step(&x, aglu(LambdaGrad::Reference))),
+        median_of(|| step(&x, aglu(LambdaGrad::Reference))),
         baseline,
     );
 
@@ -72,9 +75,9 @@ fn main() {
         }
     };
     println!("AGLU op alone (forward + backward, no autodiff):");
-    let composite = median(op(false));
+    let composite = median_of(op(false));
     report("composite tensor ops", composite, composite);
-    report("fused CPU kernel", median(op(true)), composite);
+    report("fused CPU kernel", median_of(op(true)), composite);
 }
 
 /// One forward + backward; the loss is a plain sum so the gradient flowing back is ones.
@@ -88,21 +91,8 @@ fn step(x: &Tensor<B, 4>, f: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>) -> Duration 
     start.elapsed()
 }
 
-fn median(mut run: impl FnMut() -> Duration) -> Duration {
-    for _ in 0..WARMUP {
-        run();
-    }
-    let mut times: Vec<Duration> = (0..REPS).map(|_| run()).collect();
-    times.sort();
-    times[REPS / 2]
-}
-
-fn report(name: &str, time: Duration, baseline: Duration) {
-    println!(
-        "  {name:<22} {:>8.1} ms   {:>5.2}x",
-        time.as_secs_f64() * 1e3,
-        time.as_secs_f64() / baseline.as_secs_f64()
-    );
+fn median_of(run: impl FnMut() -> Duration) -> Duration {
+    common::median(WARMUP, REPS, run)
 }
 
 fn rayon_threads() -> usize {
