@@ -111,11 +111,12 @@ fn kappa_and_lambda_start_in_their_init_ranges_and_receive_gradients() {
     }
 }
 
-/// The BatchNorm op: its analytic backward against autodiff through the plain formula, and the
-/// fused CPU kernels against the composite ops.
+/// The BatchNorm op, alone and with its ReLU folded in: its analytic backward against autodiff
+/// through the plain formula, and the fused CPU kernels against the composite ops.
 #[test]
 fn batch_norm_op_matches_autodiff_and_the_fused_kernels_match_it() {
-    use burn::tensor::TensorPrimitive;
+    use burn::tensor::activation::relu;
+    use burn::tensor::{TensorPrimitive, Tolerance};
     use repro::nn::batch_norm_op::{composite_backward, composite_normalize, composite_stats};
     use repro::nn::FusedBackend;
     type AD = Autodiff<Flex>;
@@ -126,68 +127,88 @@ fn batch_norm_op_matches_autodiff_and_the_fused_kernels_match_it() {
     let w = Tensor::<Flex, 1>::random([3], Distribution::Uniform(0.5, 2.0), &device);
     let b = Tensor::<Flex, 1>::random([3], Distribution::Uniform(-1.0, 1.0), &device);
     let eps = 1e-5;
-
-    // Reference: autodiff through mean/variance/normalise written with plain tensor ops.
-    let xa = Tensor::<AD, 4>::from_inner(x.clone()).require_grad();
-    let wa = Tensor::<AD, 1>::from_inner(w.clone()).require_grad();
-    let ba = Tensor::<AD, 1>::from_inner(b.clone()).require_grad();
-    let mean = xa.clone().mean_dim(0).mean_dim(2).mean_dim(3);
-    let var = (xa.clone() - mean.clone())
-        .square()
-        .mean_dim(0)
-        .mean_dim(2)
-        .mean_dim(3);
-    let y = (xa.clone() - mean) / (var + eps).sqrt() * wa.clone().reshape([1, 3, 1, 1])
-        + ba.clone().reshape([1, 3, 1, 1]);
-    let grads = (y * Tensor::from_inner(g.clone())).sum().backward();
-    let expected = [
-        xa.grad(&grads).unwrap().into_data(),
-        wa.grad(&grads).unwrap().into_data(),
-        ba.grad(&grads).unwrap().into_data(),
-    ];
-
     let p = |t: Tensor<Flex, 4>| t.into_primitive().tensor();
     let p1 = |t: Tensor<Flex, 1>| t.into_primitive().tensor();
     let data = |t| Tensor::<Flex, 1>::from_primitive(TensorPrimitive::Float(t)).into_data();
     let data4 = |t| Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t)).into_data();
-    let [mean, var] = composite_stats::<Flex>(p(x.clone()));
-    let [m2, v2] = composite_stats::<Flex>(p(x.clone()));
-    let composite = composite_backward::<Flex>(p(x.clone()), p1(w.clone()), mean, var, p(g.clone()), eps);
-    for (ours, theirs) in composite.into_iter().zip(&expected) {
-        let ours = Tensor::<Flex, 1>::from_primitive(TensorPrimitive::Float(ours)).into_data();
-        ours.assert_approx_eq::<f32>(
-            &theirs.clone().convert::<f32>(),
-            burn::tensor::Tolerance::absolute(1e-4),
-        );
-    }
 
+    let [m2, v2] = composite_stats::<Flex>(p(x.clone()));
     let [fm, fv] = Flex::batch_norm_stats(p(x.clone()));
-    data(fm.clone()).assert_approx_eq::<f32>(&data(m2.clone()), burn::tensor::Tolerance::absolute(1e-5));
-    data(fv.clone()).assert_approx_eq::<f32>(&data(v2.clone()), burn::tensor::Tolerance::absolute(1e-5));
-    let fused = Flex::batch_norm_normalize(
-        p(x.clone()),
-        p1(w.clone()),
-        p1(b.clone()),
-        fm.clone(),
-        fv.clone(),
-        eps,
-    );
-    let plain = composite_normalize::<Flex>(
-        p(x.clone()),
-        p1(w.clone()),
-        p1(b.clone()),
-        m2.clone(),
-        v2.clone(),
-        eps,
-    );
-    data4(fused).assert_approx_eq::<f32>(&data4(plain), burn::tensor::Tolerance::absolute(1e-5));
-    let fused = Flex::batch_norm_backward(p(x.clone()), p1(w.clone()), fm, fv, p(g.clone()), eps);
-    for (ours, theirs) in fused.into_iter().zip(&expected) {
-        let ours = Tensor::<Flex, 1>::from_primitive(TensorPrimitive::Float(ours)).into_data();
-        ours.assert_approx_eq::<f32>(
-            &theirs.clone().convert::<f32>(),
-            burn::tensor::Tolerance::absolute(1e-4),
+    data(fm.clone()).assert_approx_eq::<f32>(&data(m2.clone()), Tolerance::absolute(1e-5));
+    data(fv.clone()).assert_approx_eq::<f32>(&data(v2.clone()), Tolerance::absolute(1e-5));
+
+    for with_relu in [false, true] {
+        // Reference: autodiff through mean/variance/normalise [→ ReLU] with plain tensor ops.
+        let xa = Tensor::<AD, 4>::from_inner(x.clone()).require_grad();
+        let wa = Tensor::<AD, 1>::from_inner(w.clone()).require_grad();
+        let ba = Tensor::<AD, 1>::from_inner(b.clone()).require_grad();
+        let mean = xa.clone().mean_dim(0).mean_dim(2).mean_dim(3);
+        let var = (xa.clone() - mean.clone())
+            .square()
+            .mean_dim(0)
+            .mean_dim(2)
+            .mean_dim(3);
+        let y = (xa.clone() - mean) / (var + eps).sqrt() * wa.clone().reshape([1, 3, 1, 1])
+            + ba.clone().reshape([1, 3, 1, 1]);
+        let y = if with_relu { relu(y) } else { y };
+        let expected_y = y.clone().inner().into_data();
+        let grads = (y * Tensor::from_inner(g.clone())).sum().backward();
+        let expected = [
+            xa.grad(&grads).unwrap().into_data(),
+            wa.grad(&grads).unwrap().into_data(),
+            ba.grad(&grads).unwrap().into_data(),
+        ];
+        let check = |grads: [_; 3], what: &str| {
+            for (ours, theirs) in grads.into_iter().zip(&expected) {
+                let ours = Tensor::<Flex, 1>::from_primitive(TensorPrimitive::Float(ours)).into_data();
+                let theirs = theirs.clone().convert::<f32>();
+                assert_eq!(ours.shape, theirs.shape, "{what}, relu {with_relu}");
+                ours.assert_approx_eq::<f32>(&theirs, Tolerance::absolute(1e-4));
+            }
+        };
+
+        let stats = || [m2.clone(), v2.clone()];
+        let composite = composite_backward::<Flex>(
+            p(x.clone()),
+            p1(w.clone()),
+            p1(b.clone()),
+            stats(),
+            p(g.clone()),
+            eps,
+            with_relu,
         );
+        check(composite, "composite");
+        let plain = composite_normalize::<Flex>(
+            p(x.clone()),
+            p1(w.clone()),
+            p1(b.clone()),
+            stats(),
+            eps,
+            with_relu,
+        );
+        data4(plain.clone())
+            .assert_approx_eq::<f32>(&expected_y.clone().convert::<f32>(), Tolerance::absolute(1e-4));
+
+        let fused_stats = || [fm.clone(), fv.clone()];
+        let fused = Flex::batch_norm_normalize(
+            p(x.clone()),
+            p1(w.clone()),
+            p1(b.clone()),
+            fused_stats(),
+            eps,
+            with_relu,
+        );
+        data4(fused).assert_approx_eq::<f32>(&data4(plain), Tolerance::absolute(1e-5));
+        let fused = Flex::batch_norm_backward(
+            p(x.clone()),
+            p1(w.clone()),
+            p1(b.clone()),
+            fused_stats(),
+            p(g.clone()),
+            eps,
+            with_relu,
+        );
+        check(fused, "fused");
     }
 }
 

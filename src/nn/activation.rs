@@ -142,6 +142,11 @@ impl<B: FusedBackend> Act<B> {
     pub fn adaptive(&self) -> Option<&Adaptive<B>> {
         self.adaptive.as_ref()
     }
+
+    /// Whether this is ReLU, which a preceding BatchNorm can apply inside its own op.
+    pub fn is_relu(&self) -> bool {
+        self.kind == Activation::Relu
+    }
 }
 
 /// ELU with α = 1 (PyTorch's default): `max(0, z) + min(0, e^z − 1)`.

@@ -66,29 +66,31 @@ pub trait FusedBackend: Backend {
         bn::composite_stats::<Self>(x)
     }
 
-    /// `(x − mean)/√(var + ε)·weight + bias`; under autodiff, differentiated as training-mode
-    /// BatchNorm (mean and var being the batch's statistics of `x`).
+    /// `(x − mean)/√(var + ε)·weight + bias` with `stats` = [mean, var], then ReLU if `relu`;
+    /// under autodiff, differentiated as training-mode BatchNorm (mean and var being the batch's
+    /// statistics of `x`).
     fn batch_norm_normalize(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        var: FloatTensor<Self>,
+        stats: [FloatTensor<Self>; 2],
         epsilon: f64,
+        relu: bool,
     ) -> FloatTensor<Self> {
-        bn::composite_normalize::<Self>(x, weight, bias, mean, var, epsilon)
+        bn::composite_normalize::<Self>(x, weight, bias, stats, epsilon, relu)
     }
 
-    /// Gradients (x, weight, bias) of training-mode BatchNorm.
+    /// Gradients (x, weight, bias) of training-mode BatchNorm [+ ReLU].
     fn batch_norm_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        var: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stats: [FloatTensor<Self>; 2],
         grad: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> [FloatTensor<Self>; 3] {
-        bn::composite_backward::<Self>(x, weight, mean, var, grad, epsilon)
+        bn::composite_backward::<Self>(x, weight, bias, stats, grad, epsilon, relu)
     }
 
     /// Whether [`FusedBackend::fused_conv2d`] has a kernel for this input (`[N, C, H, W]`),
@@ -155,27 +157,30 @@ impl FusedBackend for burn::backend::Flex {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        var: FloatTensor<Self>,
+        stats: [FloatTensor<Self>; 2],
         epsilon: f64,
+        relu: bool,
     ) -> FloatTensor<Self> {
-        match super::batch_norm_cpu::normalize(&x, &weight, &bias, &mean, &var, epsilon) {
+        let [mean, var] = &stats;
+        match super::batch_norm_cpu::normalize(&x, &weight, &bias, [mean, var], epsilon, relu) {
             Some(y) => y,
-            None => bn::composite_normalize::<Self>(x, weight, bias, mean, var, epsilon),
+            None => bn::composite_normalize::<Self>(x, weight, bias, stats, epsilon, relu),
         }
     }
 
     fn batch_norm_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        var: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stats: [FloatTensor<Self>; 2],
         grad: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> [FloatTensor<Self>; 3] {
-        match super::batch_norm_cpu::backward(&x, &weight, &mean, &var, &grad, epsilon) {
+        let [mean, var] = &stats;
+        match super::batch_norm_cpu::backward(&x, &weight, &bias, [mean, var], &grad, epsilon, relu) {
             Some(grads) => grads,
-            None => bn::composite_backward::<Self>(x, weight, mean, var, grad, epsilon),
+            None => bn::composite_backward::<Self>(x, weight, bias, stats, grad, epsilon, relu),
         }
     }
 
@@ -391,11 +396,11 @@ impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        var: FloatTensor<Self>,
+        stats: [FloatTensor<Self>; 2],
         epsilon: f64,
+        relu: bool,
     ) -> FloatTensor<Self> {
-        bn::autodiff_normalize::<B, C>(x, weight, bias, mean, var, epsilon)
+        bn::autodiff_normalize::<B, C>(x, weight, bias, stats, epsilon, relu)
     }
 
     fn has_fused_conv2d(x: &FloatTensor<Self>, weight: &FloatTensor<Self>, options: &ConvOptions<2>) -> bool {

@@ -100,28 +100,35 @@ pub fn stats(x: &FlexTensor) -> Option<[FlexTensor; 2]> {
     Some([tensor(mean, vec![v.c]), tensor(var, vec![v.c])])
 }
 
+/// Channel `c`'s normalisation as `x·scale + shift`, the same expression forward and backward so
+/// that the backward's ReLU mask is exactly the forward's.
+fn affine(weight: &[f32], bias: &[f32], [mean, var]: [&[f32]; 2], epsilon: f64, c: usize) -> (f32, f32) {
+    let scale = weight[c] / (var[c] + epsilon as f32).sqrt();
+    (scale, bias[c] - mean[c] * scale)
+}
+
 pub fn normalize(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: &FlexTensor,
-    mean: &FlexTensor,
-    var: &FlexTensor,
+    [mean, var]: [&FlexTensor; 2],
     epsilon: f64,
+    relu: bool,
 ) -> Option<FlexTensor> {
     let v = Nchw::of(x)?;
     let [weight, bias] = channel_params(v.c, [weight, bias])?;
-    let [mean, var] = channel_params(v.c, [mean, var])?;
+    let stats = channel_params(v.c, [mean, var])?;
     let mut out = vec![0.0f32; v.x.len()];
     let chunk = v.plane.max(1);
     out.par_chunks_mut(chunk)
         .zip(v.x.par_chunks(chunk))
         .enumerate()
         .for_each(|(p, (out, x))| {
-            let c = p % v.c;
-            let scale = weight[c] / (var[c] + epsilon as f32).sqrt();
-            let shift = bias[c] - mean[c] * scale;
+            let (scale, shift) = affine(weight, bias, stats, epsilon, p % v.c);
             for (o, &x) in out.iter_mut().zip(x) {
-                *o = x * scale + shift;
+                let y = x * scale + shift;
+                // `y <= 0` rather than `max`, which would turn NaN into 0.
+                *o = if relu && y <= 0.0 { 0.0 } else { y };
             }
         });
     Some(tensor(out, v.shape))
@@ -130,25 +137,34 @@ pub fn normalize(
 pub fn backward(
     x: &FlexTensor,
     weight: &FlexTensor,
-    mean: &FlexTensor,
-    var: &FlexTensor,
+    bias: &FlexTensor,
+    [mean, var]: [&FlexTensor; 2],
     grad: &FlexTensor,
     epsilon: f64,
+    relu: bool,
 ) -> Option<[FlexTensor; 3]> {
     let v = Nchw::of(x)?;
     let dy = f32_slice(grad)?;
-    let [mean, var] = channel_params(v.c, [mean, var])?;
-    let weight = f32_slice(weight).filter(|w| w.len() == v.c)?;
+    let [weight, bias] = channel_params(v.c, [weight, bias])?;
+    let stats @ [mean, var] = channel_params(v.c, [mean, var])?;
     if dy.len() != v.x.len() {
         return None;
     }
     let inv_std: Vec<f32> = var.iter().map(|&s| 1.0 / (s + epsilon as f32).sqrt()).collect();
+    // The gradient reaching the normalisation: dy, or dy where the ReLU after it passed.
+    let masked = |c: usize| {
+        let (scale, shift) = affine(weight, bias, stats, epsilon, c);
+        move |x: f32, g: f32| if relu && x * scale + shift <= 0.0 { 0.0 } else { g }
+    };
     // Per channel: Σ dy and Σ dy·x̂.
     let (db, dw): (Vec<f64>, Vec<f64>) = (0..v.c)
         .into_par_iter()
         .map(|c| {
-            let (m, s) = (mean[c], inv_std[c]);
-            let [db, dw] = channel_sums(&v, v.x, dy, c, |x, g| [g, g * (x - m) * s]);
+            let (m, s, mask) = (mean[c], inv_std[c], masked(c));
+            let [db, dw] = channel_sums(&v, v.x, dy, c, |x, g| {
+                let g = mask(x, g);
+                [g, g * (x - m) * s]
+            });
             (db, dw)
         })
         .unzip();
@@ -160,11 +176,11 @@ pub fn backward(
         .enumerate()
         .for_each(|(p, (dx, (x, g)))| {
             let c = p % v.c;
-            let (m, s) = (mean[c], inv_std[c]);
+            let (m, s, mask) = (mean[c], inv_std[c], masked(c));
             let (mean_g, mean_gx) = ((db[c] / count) as f32, (dw[c] / count) as f32);
             let k = weight[c] * s;
             for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
-                *d = k * (g - mean_g - (x - m) * s * mean_gx);
+                *d = k * (mask(x, g) - mean_g - (x - m) * s * mean_gx);
             }
         });
     let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<_>>();

@@ -5,7 +5,9 @@
 //! backend handles slowly. As one op it is two passes forward (statistics, normalise) and two
 //! backward (per-channel sums, input gradient). Statistics are computed by their own call so
 //! the module can update its running averages; the backward is the full BatchNorm gradient,
-//! including the dependence of the batch mean and variance on the input.
+//! including the dependence of the batch mean and variance on the input. A ReLU that follows
+//! the normalisation can be folded in (`relu`): one pass forward instead of two, and its mask
+//! recomputed from the input in the backward instead of a pass of its own.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -36,32 +38,53 @@ fn per_channel<B: Backend>(t: FloatTensor<B>) -> Tensor<B, 4> {
     t.reshape([1, c, 1, 1])
 }
 
-/// `(x − mean)/√(var + ε)·weight + bias`, from tensor ops.
+/// `(x − mean)/√(var + ε)·weight + bias`, then ReLU if `relu`, from tensor ops.
 pub fn composite_normalize<B: Backend>(
     x: FloatTensor<B>,
     weight: FloatTensor<B>,
     bias: FloatTensor<B>,
-    mean: FloatTensor<B>,
-    var: FloatTensor<B>,
+    [mean, var]: [FloatTensor<B>; 2],
     epsilon: f64,
+    relu: bool,
 ) -> FloatTensor<B> {
     let scale = per_channel::<B>(weight) / (per_channel::<B>(var) + epsilon).sqrt();
     let shift = per_channel::<B>(bias) - per_channel::<B>(mean) * scale.clone();
-    unwrap(wrap::<B, 4>(x) * scale + shift)
+    let y = wrap::<B, 4>(x) * scale + shift;
+    unwrap(if relu {
+        burn::tensor::activation::relu(y)
+    } else {
+        y
+    })
 }
 
-/// Gradients (x, weight, bias) of training-mode BatchNorm, from tensor ops:
-/// dx = w·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), dw = Σ dy·x̂, db = Σ dy (sums over N, H, W).
+/// Gradients (x, weight, bias) of training-mode BatchNorm [+ ReLU], from tensor ops:
+/// dx = w·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), dw = Σ dy·x̂, db = Σ dy (sums over N, H, W), with
+/// dy zeroed where the ReLU's input was not positive.
 pub fn composite_backward<B: Backend>(
     x: FloatTensor<B>,
     weight: FloatTensor<B>,
-    mean: FloatTensor<B>,
-    var: FloatTensor<B>,
+    bias: FloatTensor<B>,
+    [mean, var]: [FloatTensor<B>; 2],
     grad: FloatTensor<B>,
     epsilon: f64,
+    relu: bool,
 ) -> [FloatTensor<B>; 3] {
-    let x = wrap::<B, 4>(x);
     let dy = wrap::<B, 4>(grad);
+    let dy = if relu {
+        let y = composite_normalize::<B>(
+            x.clone(),
+            weight.clone(),
+            bias,
+            [mean.clone(), var.clone()],
+            epsilon,
+            false,
+        );
+        let blocked = wrap::<B, 4>(y).lower_equal_elem(0.0);
+        dy.mask_fill(blocked, 0.0)
+    } else {
+        dy
+    };
+    let x = wrap::<B, 4>(x);
     let [n, c, h, w] = x.dims();
     let count = (n * h * w) as f64;
     let inv_std = (per_channel::<B>(var) + epsilon).sqrt().recip();
@@ -76,18 +99,20 @@ pub fn composite_backward<B: Backend>(
 #[derive(Debug)]
 struct BatchNormBackward {
     epsilon: f64,
+    relu: bool,
 }
 
 impl<B: FusedBackend> Backward<B, 3> for BatchNormBackward {
-    type State = (NodeId, NodeId, FloatTensor<B>, FloatTensor<B>);
+    type State = (NodeId, NodeId, NodeId, [FloatTensor<B>; 2]);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let [node_x, node_w, node_b] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_id, w_id, mean, var) = ops.state;
+        let (x_id, w_id, b_id, stats) = ops.state;
         let x = checkpointer.retrieve_node_output(x_id);
         let weight = checkpointer.retrieve_node_output(w_id);
-        let [dx, dw, db] = B::batch_norm_backward(x, weight, mean, var, grad, self.epsilon);
+        let bias = checkpointer.retrieve_node_output(b_id);
+        let [dx, dw, db] = B::batch_norm_backward(x, weight, bias, stats, grad, self.epsilon, self.relu);
         for (node, grad) in [(node_x, dx), (node_w, dw), (node_b, db)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, grad);
@@ -108,31 +133,32 @@ pub(crate) fn autodiff_normalize<B: FusedBackend, C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<B, C>>,
     weight: FloatTensor<Autodiff<B, C>>,
     bias: FloatTensor<Autodiff<B, C>>,
-    mean: FloatTensor<Autodiff<B, C>>,
-    var: FloatTensor<Autodiff<B, C>>,
+    [mean, var]: [FloatTensor<Autodiff<B, C>>; 2],
     epsilon: f64,
+    relu: bool,
 ) -> FloatTensor<Autodiff<B, C>> {
-    let prep = BatchNormBackward { epsilon }
+    let prep = BatchNormBackward { epsilon, relu }
         .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
         .compute_bound()
         .stateful();
     // Primitives are reference-counted: cloning them for the forward keeps the autodiff tensors
     // whole for checkpointing.
+    let stats = [mean.primitive, var.primitive];
     let out = B::batch_norm_normalize(
         x.primitive.clone(),
         weight.primitive.clone(),
-        bias.primitive,
-        mean.primitive.clone(),
-        var.primitive.clone(),
+        bias.primitive.clone(),
+        stats.clone(),
         epsilon,
+        relu,
     );
     match prep {
         OpsKind::Tracked(mut prep) => {
             let state = (
                 prep.checkpoint(&x),
                 prep.checkpoint(&weight),
-                mean.primitive,
-                var.primitive,
+                prep.checkpoint(&bias),
+                stats,
             );
             prep.finish(state, out)
         }

@@ -6,6 +6,7 @@ use burn::module::{Module, Param, RunningState};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 
+use super::activation::Act;
 use super::adaptive_op::FusedBackend;
 use super::primitive::{unwrap, wrap};
 
@@ -56,6 +57,19 @@ impl<B: FusedBackend> BatchNorm<B> {
     /// Batch statistics while autodiff is on (training), running statistics otherwise; one
     /// fused op either way (see `batch_norm_op`).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.normalize(x, false)
+    }
+
+    /// `act(self.forward(x))`, as one op when `act` is ReLU.
+    pub fn forward_act(&self, x: Tensor<B, 4>, act: &Act<B>) -> Tensor<B, 4> {
+        if act.is_relu() {
+            self.normalize(x, true)
+        } else {
+            act.forward(self.forward(x))
+        }
+    }
+
+    fn normalize(&self, x: Tensor<B, 4>, relu: bool) -> Tensor<B, 4> {
         let [n, _, h, w] = x.dims();
         let (mean, var) = if B::ad_enabled(&x.device()) {
             let [mean, var] = B::batch_norm_stats(x.clone().into_primitive().tensor()).map(wrap::<B, 1>);
@@ -75,9 +89,9 @@ impl<B: FusedBackend> BatchNorm<B> {
             x,
             weight,
             bias,
-            mean,
-            var,
+            [mean, var],
             self.epsilon,
+            relu,
         )))
     }
 

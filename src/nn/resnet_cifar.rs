@@ -50,9 +50,7 @@ impl<B: FusedBackend> BasicBlock<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 4> {
-        let out = self
-            .act1
-            .forward(self.bn1.forward(conv2d(&self.conv1, x.clone())));
+        let out = self.bn1.forward_act(conv2d(&self.conv1, x.clone()), &self.act1);
         let out = self.bn2.forward(conv2d(&self.conv2, out));
         let out = self.attention.forward_traced(out, trace);
         self.act2.forward(out + self.shortcut(x))
@@ -134,7 +132,7 @@ impl<B: FusedBackend> CifarResNet<B> {
 
     /// Penultimate features `[N, 64]` after global average pooling.
     pub fn features(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 2> {
-        let mut out = self.act.forward(self.bn1.forward(conv2d(&self.conv1, x)));
+        let mut out = self.bn1.forward_act(conv2d(&self.conv1, x), &self.act);
         for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3) {
             out = block.forward(out, trace);
         }

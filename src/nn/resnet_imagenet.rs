@@ -88,10 +88,8 @@ impl<B: FusedBackend> Bottleneck<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 4> {
-        let out = self
-            .act1
-            .forward(self.bn1.forward(conv2d(&self.conv1, x.clone())));
-        let out = self.act2.forward(self.bn2.forward(conv2d(&self.conv2, out)));
+        let out = self.bn1.forward_act(conv2d(&self.conv1, x.clone()), &self.act1);
+        let out = self.bn2.forward_act(conv2d(&self.conv2, out), &self.act2);
         let out = self
             .attention
             .forward_traced(self.bn3.forward(conv2d(&self.conv3, out)), trace);
@@ -146,7 +144,7 @@ impl<B: FusedBackend> ImageNetResNet<B> {
     }
 
     pub fn features(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 2> {
-        let x = self.act.forward(self.bn1.forward(conv2d(&self.conv1, x)));
+        let x = self.bn1.forward_act(conv2d(&self.conv1, x), &self.act);
         let mut out = self.maxpool.forward(x);
         for block in self.stages.iter().flatten() {
             out = block.forward(out, trace);
