@@ -212,7 +212,7 @@ impl PatchRow {
         let (block, tail) = rest.split_at_mut(self.rows.len() * width);
         head.fill(0.0);
         tail.fill(0.0);
-        // Column by column: a padding column is one or two entries per line.
+        // Column by column: a padding column holds one entry per output row.
         for c in (0..self.cols.start).chain(self.cols.end..width) {
             block[c..].iter_mut().step_by(width).for_each(|v| *v = 0.0);
         }
