@@ -14,7 +14,8 @@ use burn::tensor::activation::{gelu, relu, silu};
 use burn::tensor::TensorPrimitive;
 use burn::tensor::{Distribution, Tensor};
 use repro::config::model::LambdaGrad;
-use repro::nn::adaptive_op::{adaptive, composite_backward, composite_forward, AdaptiveKind, FusedBackend};
+use repro::nn::adaptive_op::{adaptive, composite_backward, composite_forward, AdaptiveKind};
+use repro::nn::FusedBackend;
 
 type B = Autodiff<Flex>;
 const SHAPE: [usize; 4] = [128, 64, 32, 32];

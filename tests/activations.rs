@@ -403,7 +403,8 @@ fn no_nan_or_inf_over_the_supported_range_in_f32() {
 /// with per-channel parameters, on spatial maps and on attention vectors.
 #[test]
 fn fused_cpu_kernel_matches_the_composite_ops() {
-    use repro::nn::adaptive_op::{composite_backward, composite_forward, FusedBackend};
+    use repro::nn::adaptive_op::{composite_backward, composite_forward};
+    use repro::nn::FusedBackend;
     let device = Default::default();
     for shape in [[4, 3, 5, 7], [6, 8, 1, 1]] {
         let c = shape[1];

@@ -8,7 +8,8 @@ use burn::tensor::activation::{gelu, mish, relu, sigmoid, silu};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::adaptive_op::{adaptive, AdaptiveKind, FusedBackend};
+use super::adaptive_op::{adaptive, AdaptiveKind};
+use super::fused::FusedBackend;
 use super::init::param;
 use super::rng;
 use crate::config::model::{Activation, Gate, InitConfig, LambdaGrad, ModelConfig, ParamSharing};

@@ -16,13 +16,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::ModuleOps;
-use burn::tensor::ops::{ConvOptions, FloatTensor};
+use burn::tensor::ops::FloatTensor;
 use burn::tensor::Tensor;
 
-use super::primitive::{unwrap, wrap};
-
-use super::batch_norm_op as bn;
+use super::fused::FusedBackend;
+use super::primitive::{register_grads, unwrap, wrap};
 use crate::config::model::LambdaGrad;
 
 /// Which function of the APA family the op computes.
@@ -33,187 +31,6 @@ pub enum AdaptiveKind {
     /// The unit `z·p(z; κ, λ)`.
     Aglu,
 }
-
-/// A backend that can evaluate APA/AGLU. `z` is `[N, C, H, W]`; `kappa` and `lambda` are
-/// broadcastable to it (`[1, 1, 1, 1]` or `[1, C, 1, 1]`), `lambda` already floored above zero.
-/// The default methods compose standard tensor ops; a backend with a fused kernel overrides them.
-pub trait FusedBackend: Backend {
-    fn adaptive_forward(
-        z: FloatTensor<Self>,
-        kappa: FloatTensor<Self>,
-        lambda: FloatTensor<Self>,
-        kind: AdaptiveKind,
-        lambda_grad: LambdaGrad,
-    ) -> FloatTensor<Self> {
-        composite_forward::<Self>(z, kappa, lambda, kind, lambda_grad)
-    }
-
-    /// Gradients with respect to (z, κ, λ) given the output's gradient, κ's and λ's already
-    /// summed to their own shapes.
-    fn adaptive_backward(
-        z: FloatTensor<Self>,
-        kappa: FloatTensor<Self>,
-        lambda: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        kind: AdaptiveKind,
-        lambda_grad: LambdaGrad,
-    ) -> [FloatTensor<Self>; 3] {
-        composite_backward::<Self>(z, kappa, lambda, grad, kind, lambda_grad)
-    }
-
-    /// Per-channel batch mean and biased variance of `[N, C, H, W]` (not tracked by autodiff).
-    fn batch_norm_stats(x: FloatTensor<Self>) -> [FloatTensor<Self>; 2] {
-        bn::composite_stats::<Self>(x)
-    }
-
-    /// `(x − mean)/√(var + ε)·weight + bias` with `stats` = [mean, var], then ReLU if `relu`;
-    /// under autodiff, differentiated as training-mode BatchNorm (mean and var being the batch's
-    /// statistics of `x`).
-    fn batch_norm_normalize(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        stats: [FloatTensor<Self>; 2],
-        epsilon: f64,
-        relu: bool,
-    ) -> FloatTensor<Self> {
-        bn::composite_normalize::<Self>(x, weight, bias, stats, epsilon, relu)
-    }
-
-    /// Gradients (x, weight, bias) of training-mode BatchNorm [+ ReLU].
-    fn batch_norm_backward(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        stats: [FloatTensor<Self>; 2],
-        grad: FloatTensor<Self>,
-        epsilon: f64,
-        relu: bool,
-    ) -> [FloatTensor<Self>; 3] {
-        bn::composite_backward::<Self>(x, weight, bias, stats, grad, epsilon, relu)
-    }
-
-    /// Whether [`FusedBackend::fused_conv2d`] has a kernel for this input (`[N, C, H, W]`),
-    /// weight (`[Co, C/groups, kh, kw]`) and options; where not, Burn's `conv2d` is used.
-    fn has_fused_conv2d(x: &FloatTensor<Self>, weight: &FloatTensor<Self>, options: &ConvOptions<2>) -> bool {
-        let _ = (x, weight, options);
-        false
-    }
-
-    /// The convolution of `x` by `weight`, without bias; under autodiff, differentiated by
-    /// [`FusedBackend::fused_conv2d_backward`].
-    fn fused_conv2d(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
-        Self::conv2d(x, weight, None, options)
-    }
-
-    /// Gradients (input, weight) of [`FusedBackend::fused_conv2d`].
-    fn fused_conv2d_backward(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> [FloatTensor<Self>; 2] {
-        super::conv_op::composite_backward::<Self>(x, weight, grad, options)
-    }
-}
-
-impl FusedBackend for burn::backend::Flex {
-    fn adaptive_forward(
-        z: FloatTensor<Self>,
-        kappa: FloatTensor<Self>,
-        lambda: FloatTensor<Self>,
-        kind: AdaptiveKind,
-        lambda_grad: LambdaGrad,
-    ) -> FloatTensor<Self> {
-        match super::adaptive_cpu::forward(&z, &kappa, &lambda, kind) {
-            Some(out) => out,
-            None => composite_forward::<Self>(z, kappa, lambda, kind, lambda_grad),
-        }
-    }
-
-    fn adaptive_backward(
-        z: FloatTensor<Self>,
-        kappa: FloatTensor<Self>,
-        lambda: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        kind: AdaptiveKind,
-        lambda_grad: LambdaGrad,
-    ) -> [FloatTensor<Self>; 3] {
-        match super::adaptive_cpu::backward(&z, &kappa, &lambda, &grad, kind, lambda_grad) {
-            Some(grads) => grads,
-            None => composite_backward::<Self>(z, kappa, lambda, grad, kind, lambda_grad),
-        }
-    }
-
-    fn batch_norm_stats(x: FloatTensor<Self>) -> [FloatTensor<Self>; 2] {
-        super::batch_norm_cpu::stats(&x).unwrap_or_else(|| bn::composite_stats::<Self>(x))
-    }
-
-    fn batch_norm_normalize(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        stats: [FloatTensor<Self>; 2],
-        epsilon: f64,
-        relu: bool,
-    ) -> FloatTensor<Self> {
-        let [mean, var] = &stats;
-        match super::batch_norm_cpu::normalize(&x, &weight, &bias, [mean, var], epsilon, relu) {
-            Some(y) => y,
-            None => bn::composite_normalize::<Self>(x, weight, bias, stats, epsilon, relu),
-        }
-    }
-
-    fn batch_norm_backward(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        stats: [FloatTensor<Self>; 2],
-        grad: FloatTensor<Self>,
-        epsilon: f64,
-        relu: bool,
-    ) -> [FloatTensor<Self>; 3] {
-        let [mean, var] = &stats;
-        match super::batch_norm_cpu::backward(&x, &weight, &bias, [mean, var], &grad, epsilon, relu) {
-            Some(grads) => grads,
-            None => bn::composite_backward::<Self>(x, weight, bias, stats, grad, epsilon, relu),
-        }
-    }
-
-    fn has_fused_conv2d(x: &FloatTensor<Self>, weight: &FloatTensor<Self>, options: &ConvOptions<2>) -> bool {
-        super::conv_cpu::applies(x, weight, options)
-    }
-
-    fn fused_conv2d(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
-        match super::conv_cpu::forward(&x, &weight, &options) {
-            Some(y) => y,
-            None => Self::conv2d(x, weight, None, options),
-        }
-    }
-
-    fn fused_conv2d_backward(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> [FloatTensor<Self>; 2] {
-        match super::conv_cpu::backward(&x, &weight, &grad, &options) {
-            Some(grads) => grads,
-            None => super::conv_op::composite_backward::<Self>(x, weight, grad, options),
-        }
-    }
-}
-
-#[cfg(feature = "cuda")]
-impl FusedBackend for burn::backend::Cuda {}
 
 /// The forward from standard tensor ops (any backend, any float dtype).
 pub fn composite_forward<B: Backend>(
@@ -337,7 +154,7 @@ impl<B: FusedBackend> Backward<B, 3> for AdaptiveBackward {
     type State = (NodeId, NodeId, NodeId);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_z, node_kappa, node_lambda] = ops.parents;
+        let parents = ops.parents.map(|parent| parent.map(|node| node.id));
         let grad_out = grads.consume::<B>(&ops.node);
         let (z_id, kappa_id, lambda_id) = ops.state;
         let z = checkpointer.retrieve_node_output(z_id);
@@ -345,74 +162,42 @@ impl<B: FusedBackend> Backward<B, 3> for AdaptiveBackward {
         let lambda = checkpointer.retrieve_node_output(lambda_id);
         let [dz, dkappa, dlambda] =
             B::adaptive_backward(z, kappa, lambda, grad_out, self.kind, self.lambda_grad);
-        for (node, grad) in [(node_z, dz), (node_kappa, dkappa), (node_lambda, dlambda)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        register_grads::<B, 3>(grads, parents, [dz, dkappa, dlambda]);
     }
 }
 
-impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
-    fn adaptive_forward(
-        z: FloatTensor<Self>,
-        kappa: FloatTensor<Self>,
-        lambda: FloatTensor<Self>,
-        kind: AdaptiveKind,
-        lambda_grad: LambdaGrad,
-    ) -> FloatTensor<Self> {
-        let op = AdaptiveBackward { kind, lambda_grad };
-        let prep = op
-            .prepare::<C>([z.node.clone(), kappa.node.clone(), lambda.node.clone()])
-            .compute_bound()
-            .stateful();
-        // Primitives are reference-counted: cloning them for the forward keeps the autodiff
-        // tensors whole for checkpointing.
-        let out = B::adaptive_forward(
-            z.primitive.clone(),
-            kappa.primitive.clone(),
-            lambda.primitive.clone(),
-            kind,
-            lambda_grad,
-        );
-        match prep {
-            OpsKind::Tracked(mut prep) => {
-                let state = (
-                    prep.checkpoint(&z),
-                    prep.checkpoint(&kappa),
-                    prep.checkpoint(&lambda),
-                );
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(out),
+/// The autodiff side of [`FusedBackend::adaptive_forward`].
+pub(crate) fn autodiff_forward<B: FusedBackend, C: CheckpointStrategy>(
+    z: FloatTensor<Autodiff<B, C>>,
+    kappa: FloatTensor<Autodiff<B, C>>,
+    lambda: FloatTensor<Autodiff<B, C>>,
+    kind: AdaptiveKind,
+    lambda_grad: LambdaGrad,
+) -> FloatTensor<Autodiff<B, C>> {
+    let op = AdaptiveBackward { kind, lambda_grad };
+    let prep = op
+        .prepare::<C>([z.node.clone(), kappa.node.clone(), lambda.node.clone()])
+        .compute_bound()
+        .stateful();
+    // Primitives are reference-counted: cloning them for the forward keeps the autodiff
+    // tensors whole for checkpointing.
+    let out = B::adaptive_forward(
+        z.primitive.clone(),
+        kappa.primitive.clone(),
+        lambda.primitive.clone(),
+        kind,
+        lambda_grad,
+    );
+    match prep {
+        OpsKind::Tracked(mut prep) => {
+            let state = (
+                prep.checkpoint(&z),
+                prep.checkpoint(&kappa),
+                prep.checkpoint(&lambda),
+            );
+            prep.finish(state, out)
         }
-    }
-
-    fn batch_norm_stats(x: FloatTensor<Self>) -> [FloatTensor<Self>; 2] {
-        bn::autodiff_stats::<B, C>(x)
-    }
-
-    fn batch_norm_normalize(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        stats: [FloatTensor<Self>; 2],
-        epsilon: f64,
-        relu: bool,
-    ) -> FloatTensor<Self> {
-        bn::autodiff_normalize::<B, C>(x, weight, bias, stats, epsilon, relu)
-    }
-
-    fn has_fused_conv2d(x: &FloatTensor<Self>, weight: &FloatTensor<Self>, options: &ConvOptions<2>) -> bool {
-        B::has_fused_conv2d(&x.primitive, &weight.primitive, options)
-    }
-
-    fn fused_conv2d(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
-        super::conv_op::autodiff_forward::<B, C>(x, weight, options)
+        OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }
 

@@ -10,8 +10,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::activation::GateAct;
-use super::adaptive_op::FusedBackend;
 use super::conv_op::conv2d;
+use super::fused::FusedBackend;
 use super::init::linear;
 use super::norm::{BatchNorm, BatchNormConfig};
 use super::rng;

@@ -19,8 +19,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::Tensor;
 
-use super::adaptive_op::FusedBackend;
-use super::primitive::{unwrap, wrap};
+use super::fused::FusedBackend;
+use super::primitive::{register_grads, unwrap, wrap};
 
 /// Per-channel mean and biased variance of `x` `[N, C, H, W]`, from tensor ops.
 pub fn composite_stats<B: Backend>(x: FloatTensor<B>) -> [FloatTensor<B>; 2] {
@@ -106,18 +106,14 @@ impl<B: FusedBackend> Backward<B, 3> for BatchNormBackward {
     type State = (NodeId, NodeId, NodeId, [FloatTensor<B>; 2]);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_w, node_b] = ops.parents;
+        let parents = ops.parents.map(|parent| parent.map(|node| node.id));
         let grad = grads.consume::<B>(&ops.node);
         let (x_id, w_id, b_id, stats) = ops.state;
         let x = checkpointer.retrieve_node_output(x_id);
         let weight = checkpointer.retrieve_node_output(w_id);
         let bias = checkpointer.retrieve_node_output(b_id);
         let [dx, dw, db] = B::batch_norm_backward(x, weight, bias, stats, grad, self.epsilon, self.relu);
-        for (node, grad) in [(node_x, dx), (node_w, dw), (node_b, db)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        register_grads::<B, 3>(grads, parents, [dx, dw, db]);
     }
 }
 

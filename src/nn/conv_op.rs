@@ -17,8 +17,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 use burn::tensor::Tensor;
 
-use super::adaptive_op::FusedBackend;
-use super::primitive::{unwrap, wrap};
+use super::fused::FusedBackend;
+use super::primitive::{register_grads, unwrap, wrap};
 
 /// `conv.forward(x)`, through the backend's fused convolution where it has one.
 pub fn conv2d<B: FusedBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -69,17 +69,13 @@ impl<B: FusedBackend> Backward<B, 2> for ConvBackward {
     type State = (NodeId, NodeId);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents;
+        let parents = ops.parents.map(|parent| parent.map(|node| node.id));
         let grad = grads.consume::<B>(&ops.node);
         let (x_id, w_id) = ops.state;
         let x = checkpointer.retrieve_node_output(x_id);
         let weight = checkpointer.retrieve_node_output(w_id);
         let [dx, dw] = B::fused_conv2d_backward(x, weight, grad, self.options);
-        for (node, grad) in [(node_x, dx), (node_w, dw)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        register_grads::<B, 2>(grads, parents, [dx, dw]);
     }
 }
 

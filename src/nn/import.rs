@@ -13,7 +13,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::adaptive_op::FusedBackend;
+use super::fused::FusedBackend;
 use super::model::{Family, Model};
 use crate::config::model::{Attention, ModelConfig};
 

@@ -10,6 +10,7 @@ pub mod batch_norm_op;
 pub mod classifier;
 mod conv_cpu;
 pub mod conv_op;
+pub mod fused;
 pub mod import;
 pub mod init;
 pub mod model;
@@ -19,5 +20,5 @@ pub mod resnet_cifar;
 pub mod resnet_imagenet;
 pub mod rng;
 
-pub use adaptive_op::FusedBackend;
+pub use fused::FusedBackend;
 pub use model::{Family, LearnedParam, Model};

@@ -5,9 +5,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::activation::{Act, Adaptive};
-use super::adaptive_op::FusedBackend;
 use super::attention::Attention;
 use super::classifier::Head;
+use super::fused::FusedBackend;
 use super::resnet_cifar::CifarResNet;
 use super::resnet_imagenet::{BottleneckLayout, ImageNetResNet};
 use crate::config::model::{Arch, ModelConfig};

@@ -7,7 +7,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 
 use super::activation::Act;
-use super::adaptive_op::FusedBackend;
+use super::fused::FusedBackend;
 use super::primitive::{unwrap, wrap};
 
 #[derive(Debug, Clone, Copy)]

@@ -9,10 +9,10 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::activation::Act;
-use super::adaptive_op::FusedBackend;
 use super::attention::Attention;
 use super::classifier::Head;
 use super::conv_op::conv2d;
+use super::fused::FusedBackend;
 use super::init::{conv, grouped_conv, ConvInit};
 use super::norm::{BatchNorm, BatchNormConfig};
 use crate::config::model::ModelConfig;
