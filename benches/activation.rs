@@ -13,8 +13,9 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::{gelu, relu, silu};
 use burn::tensor::TensorPrimitive;
 use burn::tensor::{Distribution, Tensor};
-use repro::config::model::LambdaGrad;
-use repro::nn::adaptive_op::{adaptive, composite_backward, composite_forward, AdaptiveKind};
+use repro::nn::ops::adaptive::{adaptive, composite_backward, composite_forward};
+use repro::nn::ops::AdaptiveKind;
+use repro::nn::ops::LambdaGrad;
 use repro::nn::FusedBackend;
 
 type B = Autodiff<Flex>;

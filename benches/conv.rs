@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use burn::backend::Flex;
 use burn::tensor::ops::{ConvOptions, FloatTensor, ModuleOps};
 use burn::tensor::{Distribution, Tensor, TensorPrimitive};
-use repro::nn::conv_op::composite_backward;
+use repro::nn::ops::conv::composite_backward;
 use repro::nn::FusedBackend;
 
 mod common;

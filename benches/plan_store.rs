@@ -38,7 +38,7 @@ fn main() {
     });
     assert_eq!(plan.nodes.len(), 10_000);
     timed("plan report vs empty store (repro plan)", || {
-        repro::cli::plan_report(&plan, &store).unwrap()
+        repro::exec::plan_report(&plan, &store).unwrap()
     });
     timed("register plan in store (start of repro run)", || {
         store.register_plan(&plan).unwrap()
@@ -50,19 +50,19 @@ fn main() {
         device: "cpu",
         provenance: &prov,
     };
-    let result = RunResult::done()
-        .metric("test", "top1", 50.0)
-        .metric("test", "top5", 75.0);
+    let result = RunResult::default()
+        .with_metric("test", "top1", 50.0)
+        .with_metric("test", "top5", 75.0);
     timed("claim + finish 5,000 runs (10,000 transactions)", || {
         for node in plan.nodes.iter().step_by(2) {
             store.claim(&node.id, &claim).unwrap().unwrap();
-            store.finish(&node.id, "bench:1", &result, &[]).unwrap();
+            store.finish(&node.id, "bench:1", &result).unwrap();
         }
     });
     timed("status: expand + statuses + classify (repro status NAME)", || {
         let m = load_manifest(&path).unwrap();
         let plan = expand(&m, "paper", &Overrides::default()).unwrap();
-        let (report, _) = repro::cli::plan_report(&plan, &store).unwrap();
+        let (report, _) = repro::exec::plan_report(&plan, &store).unwrap();
         assert_eq!(report.stages[0].done, 5_000);
     });
     timed("status: manifest_runs with final metrics (render query)", || {
@@ -74,18 +74,16 @@ fn main() {
 
     let run = &plan.nodes[1].id;
     store.claim(run, &claim).unwrap().unwrap();
-    let names: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
-    timed("record 100,000 metric rows: 10,000 epochs x 10 metrics", || {
-        for epoch in 0..10_000u32 {
-            let values: Vec<(String, f64)> = names.iter().map(|n| (n.clone(), f64::from(epoch))).collect();
-            store.record_epoch(run, epoch, "train", &values).unwrap();
-        }
-    });
-    timed("record 100,000 metric rows: 1,000 epochs x 100 metrics", || {
-        let names: Vec<String> = (0..100).map(|i| format!("n{i}")).collect();
-        for epoch in 0..1_000u32 {
-            let values: Vec<(String, f64)> = names.iter().map(|n| (n.clone(), f64::from(epoch))).collect();
-            store.record_epoch(run, epoch, "val", &values).unwrap();
+    timed("record 40,000 metric rows: 10,000 epochs x 4 metrics", || {
+        for epoch in 1..=10_000 {
+            let metrics = repro::result::EpochMetrics {
+                epoch,
+                loss: 1.0 / epoch as f64,
+                lr: Some(0.1),
+                images_per_s: Some(1000.0),
+                test_top1: Some(50.0),
+            };
+            store.record_epoch(run, &metrics).unwrap();
         }
     });
     drop(store);

@@ -44,6 +44,12 @@ pub enum DeviceError {
     NoCuda(String),
 }
 
+impl crate::exit::ExitStatus for DeviceError {
+    fn exit_code(&self) -> i32 {
+        crate::exit::INPUT
+    }
+}
+
 impl FromStr for DeviceSpec {
     type Err = DeviceError;
 

@@ -1,14 +1,15 @@
 //! repro — reproduces the experiments of *Adaptive Parametric Activation* (APA and AGLU).
 //!
 //! Data flows one way: config → plan → exec → store → render, with the ML half (nn, data,
-//! train, eval) beneath the trainer. See DESIGN.md for the map.
+//! train, eval) beneath the trainer, and `result` — the one schema of a run's record — beneath
+//! everything. docs/architecture.md is the map.
 
 pub mod backend;
-pub mod cli;
 pub mod config;
 pub mod data;
 pub mod eval;
 pub mod exec;
+pub mod exit;
 pub mod nn;
 pub mod plan;
 pub mod render;

@@ -3,6 +3,8 @@
 
 use clap::Parser;
 
+mod cli;
+
 fn main() {
     // Die quietly on a closed pipe (`repro config … | head`) instead of panicking in println!.
     #[cfg(unix)]
@@ -10,9 +12,9 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     repro::backend::keep_freed_memory();
-    let cli = repro::cli::Cli::parse();
-    if let Err(err) = repro::cli::dispatch(cli, &repro::exec::BurnTrainer) {
+    let cli = cli::Cli::parse();
+    if let Err(err) = cli::dispatch(cli, &repro::exec::BurnTrainer) {
         eprintln!("error: {err:#}");
-        std::process::exit(repro::cli::exit_code(&err));
+        std::process::exit(cli::exit_code(&err));
     }
 }

@@ -1,20 +1,111 @@
-//! What a trainer hands back: the boundary between the ML half and the store.
+//! The one schema of a run's record: its lifecycle status and everything it produced. The
+//! trainer produces a [`RunResult`], the store persists all of it, and render reads it back
+//! from the store ([`crate::store::Store::result`]); nothing else describes a run's results.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// How a run that completed without error ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum RunOutcome {
+/// Where a run is in its life, as the store records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Pending,
+    Running,
     Done,
-    /// Training blew up (NaN loss, say); the paper reports some of these, so it is a result.
-    Diverged {
-        reason: String,
-    },
+    Failed,
+    Diverged,
+    Interrupted,
 }
 
+impl RunStatus {
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Pending,
+        RunStatus::Running,
+        RunStatus::Done,
+        RunStatus::Failed,
+        RunStatus::Diverged,
+        RunStatus::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Failed => "failed",
+            RunStatus::Diverged => "diverged",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown run status `{0}`")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for RunStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, UnknownStatus> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_string()))
+    }
+}
+
+/// Final metrics: split → metric name → value (`test` → `top1`, …). Manifests name metrics by
+/// these strings, so the store keeps them as named rows.
+pub type Metrics = BTreeMap<String, BTreeMap<String, f64>>;
+
+/// Everything a paper table or figure needs from one run: what its trainer returned, or, read
+/// back from the store, what it has recorded so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Why training stopped when it blew up (a NaN loss, say). The paper reports such runs, so
+    /// a diverged run is a result, not a failure.
+    pub diverged: Option<String>,
+    /// The epoch whose model the final metrics come from (count of finished epochs).
+    pub reported_epoch: Option<usize>,
+    pub metrics: Metrics,
+    pub classes: Vec<ClassResult>,
+    /// The reliability diagram of the reported test evaluation.
+    pub reliability: Vec<Bin>,
+    /// The analyses `eval.analyses` asked for, on the final model.
+    pub analyses: Analyses,
+    pub epochs: Vec<EpochMetrics>,
+    pub learned: Vec<LearnedParam>,
+    pub artifacts: Vec<Artifact>,
+}
+
+impl RunResult {
+    pub fn with_metric(mut self, split: &str, name: &str, value: f64) -> Self {
+        self.set_metric(split, name, value);
+        self
+    }
+
+    pub fn set_metric(&mut self, split: &str, name: &str, value: f64) {
+        self.metrics
+            .entry(split.to_string())
+            .or_default()
+            .insert(name.to_string(), value);
+    }
+
+    pub fn metric(&self, split: &str, name: &str) -> Option<f64> {
+        self.metrics.get(split)?.get(name).copied()
+    }
+}
+
+/// Test results of one class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassResult {
     pub class: u32,
@@ -23,7 +114,45 @@ pub struct ClassResult {
     pub correct: u64,
 }
 
-/// A learned κ or λ (or any scalar parameter worth keeping).
+/// One bin of a reliability diagram: confidences in (lower, upper].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bin {
+    pub lower: f64,
+    pub upper: f64,
+    pub count: usize,
+    pub mean_confidence: f64,
+    pub accuracy: f64,
+}
+
+/// Training-side numbers of one epoch, recorded as the epoch ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based count of finished epochs.
+    pub epoch: usize,
+    pub loss: f64,
+    pub lr: Option<f64>,
+    pub images_per_s: Option<f64>,
+    /// Test top-1 when the epoch was evaluated (`eval.eval_every`).
+    pub test_top1: Option<f64>,
+}
+
+impl EpochMetrics {
+    /// Named values as the store keeps them (split `train`).
+    pub fn values(&self) -> Vec<(&'static str, f64)> {
+        [
+            ("loss", Some(self.loss)),
+            ("lr", self.lr),
+            ("images_per_s", self.images_per_s),
+            ("test_top1", self.test_top1),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
+    }
+}
+
+/// A learned κ or λ (or any scalar parameter worth keeping). Per-channel values are named
+/// `kappa.<channel>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LearnedParam {
     pub module: String,
@@ -31,42 +160,71 @@ pub struct LearnedParam {
     pub value: f64,
 }
 
-/// A file the run produced (checkpoint, analysis output); the store adds sha256 and size.
+/// What a dependent stage starts from.
+pub const CHECKPOINT: &str = "checkpoint";
+
+/// A file the run produced. The trainer names it; the executor adds its digest and size when
+/// the run is recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Artifact {
     pub kind: String,
     pub path: PathBuf,
+    pub sha256: Option<String>,
+    pub bytes: Option<u64>,
 }
 
-/// Kind of the artifact a dependent stage starts from.
-pub const CHECKPOINT: &str = "checkpoint";
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunResult {
-    pub outcome: RunOutcome,
-    /// Final metrics: split → metric name → value.
-    pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
-    pub class_results: Vec<ClassResult>,
-    pub learned_params: Vec<LearnedParam>,
-    pub artifacts: Vec<Artifact>,
-}
-
-impl RunResult {
-    pub fn done() -> Self {
+impl Artifact {
+    pub fn new(kind: &str, path: PathBuf) -> Self {
         Self {
-            outcome: RunOutcome::Done,
-            metrics: BTreeMap::new(),
-            class_results: Vec::new(),
-            learned_params: Vec::new(),
-            artifacts: Vec::new(),
+            kind: kind.to_string(),
+            path,
+            sha256: None,
+            bytes: None,
         }
     }
+}
 
-    pub fn metric(mut self, split: &str, name: &str, value: f64) -> Self {
-        self.metrics
-            .entry(split.to_string())
-            .or_default()
-            .insert(name.to_string(), value);
-        self
+/// The optional analyses of a trained model (`eval.analyses`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Analyses {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention: Vec<AttentionStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nc1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ks: Vec<ClassLogitFit>,
+}
+
+impl Analyses {
+    pub fn is_empty(&self) -> bool {
+        self == &Analyses::default()
     }
+}
+
+/// Entropy and variance of one attention layer's weights on frequent and rare images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttentionStats {
+    pub layer: String,
+    pub frequent_entropy: f64,
+    pub rare_entropy: f64,
+    pub frequent_variance: f64,
+    pub rare_variance: f64,
+}
+
+/// A location-scale law fitted to a sample, and its KS distance to the sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Fit {
+    pub loc: f64,
+    pub scale: f64,
+    pub ks: f64,
+}
+
+/// The logits of one class (its logit over every test image) against Gumbel and Logistic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassLogitFit {
+    pub class: usize,
+    /// The sample itself, kept for the head and the tail class only (Figure 1's histograms).
+    pub logits: Vec<f32>,
+    pub gumbel: Fit,
+    pub logistic: Fit,
 }

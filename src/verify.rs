@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Tensor, TensorData};
 use serde::Deserialize;
 
-use crate::config::ModelConfig;
 use crate::nn::import::{load_state_dict, read_state_dict, ImportError};
+use crate::nn::ModelConfig;
 use crate::nn::{FusedBackend, Model};
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +34,7 @@ struct Tolerance {
 /// Which of the fixture's weight files to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightsChoice {
-    /// `weights` (safetensors) when named, else `weights_pth` — the DESIGN.md contract.
+    /// `weights` (safetensors) when named, else `weights_pth` (docs/architecture.md, fixtures).
     #[default]
     Preferred,
     Safetensors,
@@ -55,6 +55,12 @@ pub enum VerifyError {
     Invalid { path: PathBuf, reason: String },
     #[error(transparent)]
     Import(#[from] ImportError),
+}
+
+impl crate::exit::ExitStatus for VerifyError {
+    fn exit_code(&self) -> i32 {
+        crate::exit::INPUT
+    }
 }
 
 /// What a completed check found.
@@ -111,7 +117,7 @@ pub fn verify<B: FusedBackend>(
 
     let state = read_state_dict(&weights)?;
     let model = Model::<B>::new(&fixture.model, device);
-    let model = load_state_dict(model, &fixture.model, state, &weights, device)?;
+    let model = load_state_dict(model, state, &weights, device)?;
     let input = Tensor::<B, 4>::from_data(TensorData::new(fixture.input, fixture.input_shape), device);
     let logits = model.forward(input);
     if logits.dims() != fixture.logits_shape {

@@ -2,10 +2,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::config::load::ManifestKind;
-use crate::config::{find_manifest, LoadedManifest, Overrides};
-use crate::plan::{expand, Plan};
-use crate::store::{Store, DEFAULT_DB};
+use repro::config::load::ManifestKind;
+use repro::config::{find_manifest, LoadedManifest, Overrides};
+use repro::plan::{expand, Plan};
+use repro::store::{Store, DEFAULT_DB};
 
 #[derive(Debug, Clone, Args)]
 pub struct ManifestArgs {
@@ -19,7 +19,7 @@ pub struct ManifestArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ManifestOpts {
     /// Named overlay: paper (default), cpu, smoke, or any the manifest defines
-    #[arg(long, default_value = crate::config::manifest::PAPER_PROFILE)]
+    #[arg(long, default_value = repro::config::manifest::PAPER_PROFILE)]
     pub profile: String,
     /// Override a config key for every run (highest precedence), e.g. --set train.epochs=2
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
@@ -66,4 +66,4 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub use crate::plan::labels_text;
+pub use repro::plan::labels_text;

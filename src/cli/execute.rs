@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::common::{DbArg, ManifestArgs};
 use super::render::{render_after_run, TABLES_DIR};
-use crate::config::load::ManifestKind;
-use crate::config::ConfigError;
-use crate::exec::{execute, provenance, Event, ExecOptions, ExecSummary, FakeOr, Trainer};
+use repro::config::load::ManifestKind;
+use repro::config::ConfigError;
+use repro::exec::{execute, provenance, Event, ExecOptions, ExecSummary, FakeOr, Trainer};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -41,6 +41,12 @@ pub struct RunArgs {
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted: {0} runs left to do; run the same command again to resume")]
 pub struct Interrupted(pub usize);
+
+impl repro::exit::ExitStatus for Interrupted {
+    fn exit_code(&self) -> i32 {
+        repro::exit::INTERRUPTED
+    }
+}
 
 /// `real` trains runs without a `fake:` section; `versions` go into each run's provenance
 /// (e.g. `[("burn", "0.21.0"), ("backend", "flex")]`).

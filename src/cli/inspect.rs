@@ -6,10 +6,10 @@ use clap::Args;
 use serde::Serialize;
 
 use super::common::{labels_text, print_json, DbArg, ManifestArgs, ManifestOpts};
-use crate::config::layers::explain;
-use crate::config::load::{load_manifest, manifest_files, LoadedManifest, ManifestKind};
-use crate::plan::{classify, run_layers, CostEstimate, NodeState, Plan, StageCounts};
-use crate::store::Store;
+use repro::config::layers::explain;
+use repro::config::load::{load_manifest, manifest_files, LoadedManifest, ManifestKind};
+use repro::exec::{plan_report, PlanReport};
+use repro::plan::{run_layers, NodeState};
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
@@ -93,37 +93,6 @@ pub struct PlanArgs {
     pub db: DbArg,
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PlanReport {
-    pub manifest: String,
-    pub profile: String,
-    pub runs: usize,
-    pub stages: Vec<StageCounts>,
-    pub cost: CostEstimate,
-    pub unsupported: Option<String>,
-}
-
-/// Counts and cost of a plan against the store's statuses.
-pub fn plan_report(plan: &Plan, store: &Store) -> anyhow::Result<(PlanReport, Vec<NodeState>)> {
-    let ids: Vec<&str> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
-    let states = classify(plan, &store.statuses(&ids)?);
-    let mut cost = CostEstimate::default();
-    for (node, state) in plan.nodes.iter().zip(&states) {
-        if matches!(state, NodeState::ToRun | NodeState::Running) {
-            cost.add(&node.config);
-        }
-    }
-    let report = PlanReport {
-        manifest: plan.manifest.clone(),
-        profile: plan.profile.clone(),
-        runs: plan.nodes.len(),
-        stages: StageCounts::per_stage(plan, &states),
-        cost,
-        unsupported: plan.unsupported.clone(),
-    };
-    Ok((report, states))
 }
 
 fn print_report(r: &PlanReport) {
@@ -271,27 +240,36 @@ pub fn cmd_show(args: ShowArgs) -> anyhow::Result<()> {
         println!("  {k}: {v}");
     }
     println!("config:\n{}", indent(&serde_yaml::to_string(&d.config)?));
-    let (finals, epochs): (Vec<_>, Vec<_>) = d.metrics.iter().partition(|m| m.epoch.is_none());
+    let r = &d.result;
     println!("final metrics:");
-    for m in finals {
-        println!("  {}/{} = {}", m.split, m.name, m.value);
+    for (split, values) in &r.metrics {
+        for (name, value) in values {
+            println!("  {split}/{name} = {value}");
+        }
     }
-    println!(
-        "per-epoch metrics: {} rows, last epoch {}",
-        epochs.len(),
-        epochs.iter().filter_map(|m| m.epoch).max().unwrap_or(0)
-    );
-    if !d.class_results.is_empty() {
-        println!("per-class results: {} classes", d.class_results.len());
+    println!("per-epoch metrics:");
+    for e in &r.epochs {
+        let optional = |name: &str, v: Option<f64>| v.map_or(String::new(), |v| format!("  {name} {v:.4}"));
+        println!(
+            "  epoch {:>4}  loss {:.4}{}{}{}",
+            e.epoch,
+            e.loss,
+            optional("lr", e.lr),
+            optional("test_top1", e.test_top1),
+            optional("images/s", e.images_per_s),
+        );
     }
-    for p in &d.learned_params {
+    if !r.classes.is_empty() {
+        println!("per-class results: {} classes", r.classes.len());
+    }
+    for p in &r.learned {
         println!("  learned {}.{} = {}", p.module, p.name, p.value);
     }
-    for a in &d.artifacts {
+    for a in &r.artifacts {
         println!(
             "  artifact {}: {} ({} bytes, sha256 {})",
             a.kind,
-            a.path,
+            a.path.display(),
             a.bytes.unwrap_or(0),
             a.sha256.as_deref().unwrap_or("-")
         );

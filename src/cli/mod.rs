@@ -11,20 +11,18 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 
-pub use common::{DbArg, ManifestArgs, ManifestOpts};
-pub use execute::{cmd_run, Interrupted, RunArgs};
-pub use inspect::{
-    cmd_config, cmd_list, cmd_plan, cmd_show, cmd_status, plan_report, ConfigArgs, ListArgs, PlanArgs,
-    PlanReport, ShowArgs, StatusArgs,
+use execute::{cmd_run, Interrupted, RunArgs};
+use inspect::{
+    cmd_config, cmd_list, cmd_plan, cmd_show, cmd_status, ConfigArgs, ListArgs, PlanArgs, ShowArgs,
+    StatusArgs,
 };
-pub use render::{cmd_render, render_after_run, RenderArgs, FIGURES_DIR, TABLES_DIR};
-pub use rm::{cmd_rm, RmArgs};
-pub use train::{cmd_train, TrainArgs};
-pub use verify::{cmd_verify, Mismatch, VerifyArgs};
+use render::{cmd_render, RenderArgs};
+use rm::{cmd_rm, RmArgs};
+use train::{cmd_train, TrainArgs};
+use verify::{cmd_verify, Mismatch, VerifyArgs};
 
-use crate::config::load::ManifestKind;
-use crate::config::ConfigError;
-use crate::store::StoreError;
+use repro::config::load::ManifestKind;
+use repro::exit::ExitStatus;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,11 +64,11 @@ pub enum Command {
     Verify(VerifyArgs),
 }
 
-/// Library versions recorded in every run's provenance (Cargo.lock pins the patch release).
-const VERSIONS: [(&str, &str); 1] = [("burn", "0.21")];
+/// Library versions recorded in every run's provenance, as Cargo.lock pins them (build.rs).
+const VERSIONS: [(&str, &str); 1] = [("burn", env!("REPRO_BURN_VERSION"))];
 
 /// Runs a command; `real` is the trainer for runs without a `fake:` section.
-pub fn dispatch(cli: Cli, real: &dyn crate::exec::Trainer) -> anyhow::Result<()> {
+pub fn dispatch(cli: Cli, real: &dyn repro::exec::Trainer) -> anyhow::Result<()> {
     match cli.command {
         Command::Config(a) => cmd_config(a),
         Command::Plan(a) => cmd_plan(a),
@@ -86,35 +84,27 @@ pub fn dispatch(cli: Cli, real: &dyn crate::exec::Trainer) -> anyhow::Result<()>
     }
 }
 
-/// 2 for bad input (manifests, overrides, names), 130 after Ctrl-C, 1 otherwise.
+/// Tries each error type against each error in the chain.
+macro_rules! first_status {
+    ($err:expr, $($ty:ty),+ $(,)?) => {
+        $err.chain().find_map(|e| {
+            None$(.or_else(|| e.downcast_ref::<$ty>().map(ExitStatus::exit_code)))+
+        })
+    };
+}
+
+/// The exit status of a failed command: the first error in its chain that names one, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.downcast_ref::<Interrupted>().is_some() {
-        return 130;
-    }
-    let input_error = err.downcast_ref::<ConfigError>().is_some()
-        || matches!(
-            err.downcast_ref::<crate::render::RenderError>(),
-            Some(
-                crate::render::RenderError::NoTable(_)
-                    | crate::render::RenderError::Template { .. }
-                    | crate::render::RenderError::TemplateDir(_)
-            )
-        )
-        || err.downcast_ref::<crate::verify::VerifyError>().is_some()
-        || err.downcast_ref::<crate::backend::DeviceError>().is_some()
-        || matches!(
-            err.downcast_ref::<crate::train::TrainError>(),
-            Some(
-                crate::train::TrainError::Config(_)
-                    | crate::train::TrainError::Data(_)
-                    | crate::train::TrainError::Checkpoint(_)
-            )
-        );
-    if input_error {
-        return 2;
-    }
-    match err.downcast_ref::<StoreError>() {
-        Some(StoreError::NotFound(_) | StoreError::Ambiguous(..)) => 2,
-        _ => 1,
-    }
+    first_status!(
+        err,
+        Interrupted,
+        Mismatch,
+        repro::config::ConfigError,
+        repro::render::RenderError,
+        repro::verify::VerifyError,
+        repro::backend::DeviceError,
+        repro::train::TrainError,
+        repro::store::StoreError,
+    )
+    .unwrap_or(repro::exit::FAILURE)
 }

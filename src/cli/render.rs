@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::common::DbArg;
-use crate::config::load::{check_profile, manifest_files, ManifestKind};
-use crate::config::manifest::PAPER_PROFILE;
-use crate::config::{find_manifest, load_manifest, LoadedManifest};
-use crate::render::figures::render_figures;
-use crate::render::{file_stem, table_from_store, write_table, Format, RenderError, Templates};
-use crate::store::Store;
+use repro::config::load::{check_profile, manifest_files, ManifestKind};
+use repro::config::manifest::PAPER_PROFILE;
+use repro::config::{find_manifest, load_manifest, LoadedManifest};
+use repro::render::figures::render_figures;
+use repro::render::{file_stem, table_from_store, write_table, Format, RenderError, Templates};
+use repro::store::Store;
 
 /// Where tables and figures go unless told otherwise.
 pub const TABLES_DIR: &str = "results/tables";

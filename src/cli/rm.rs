@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::Args;
 
 use super::common::DbArg;
-use crate::config::ConfigError;
+use repro::config::ConfigError;
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
@@ -14,7 +14,7 @@ pub struct RmArgs {
     /// Instead: every run of this manifest id (under --profile)
     #[arg(long)]
     pub manifest: Option<String>,
-    #[arg(long, default_value = crate::config::manifest::PAPER_PROFILE)]
+    #[arg(long, default_value = repro::config::manifest::PAPER_PROFILE)]
     pub profile: String,
     /// With --manifest: only runs in this status (e.g. failed)
     #[arg(long)]

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::backend::DeviceSpec;
-use crate::config::layers::{deep_merge, resolve_merged};
-use crate::config::{ConfigError, Overrides, RunConfig};
-use crate::train::{self, RunStatus, TrainContext};
+use repro::backend::DeviceSpec;
+use repro::config::{ConfigError, RunConfig};
+use repro::result::RunResult;
+use repro::train::{fit_on, TrainContext};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -35,16 +35,11 @@ pub struct TrainArgs {
 }
 
 pub fn cmd_train(args: TrainArgs) -> anyhow::Result<()> {
-    let run = resolve(&args)?;
+    let run = RunConfig::load(&args.config, &args.set)?;
     let spec: DeviceSpec = args
         .device
         .parse()
         .map_err(|e| ConfigError::Usage(format!("--device: {e}")))?;
-    let spec = spec
-        .check_available()
-        .map_err(|e| ConfigError::Usage(e.to_string()))?;
-    run.validate()
-        .map_err(|e| ConfigError::in_file(&args.config, None, e.to_string()))?;
 
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
@@ -58,62 +53,42 @@ pub fn cmd_train(args: TrainArgs) -> anyhow::Result<()> {
         on_epoch: None,
         parent_checkpoint: args.parent.clone(),
     };
-    let result = match spec {
-        DeviceSpec::Cpu => train::train::<crate::backend::CpuTrain>(&run, &ctx, &Default::default())?,
-        #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(index) => {
-            let device = burn::backend::cuda::CudaDevice::new(index);
-            train::train::<crate::backend::GpuTrain>(&run, &ctx, &device)?
-        }
-        #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => unreachable!("check_available rejects CUDA without the feature"),
-    };
+    let start = std::time::Instant::now();
+    let result = fit_on(spec, &run, &ctx)?;
+    let wall_s = start.elapsed().as_secs_f64();
     if let Some(out) = &args.out {
         std::fs::write(out.join("result.json"), serde_json::to_vec_pretty(&result)?)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        print_table(&result);
+        print_table(&result, wall_s);
     }
-    match result.status {
-        RunStatus::Done => Ok(()),
-        RunStatus::Diverged { reason, .. } => anyhow::bail!("diverged: {reason}"),
+    match result.diverged {
+        None => Ok(()),
+        Some(reason) => anyhow::bail!("diverged: {reason}"),
     }
 }
 
-/// File (with its line numbers in errors) < `REPRO_*` environment < `--set`.
-fn resolve(args: &TrainArgs) -> anyhow::Result<RunConfig> {
-    let text = std::fs::read_to_string(&args.config).map_err(|source| ConfigError::Io {
-        path: args.config.clone(),
-        source,
-    })?;
-    let from_file: RunConfig = serde_yaml::from_str(&text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        ConfigError::in_file(&args.config, line, e.to_string())
-    })?;
-    let mut merged = serde_json::to_value(&from_file)?;
-    let overrides = Overrides::from_env_and_sets(&args.set)?;
-    for layer in &overrides.layers {
-        deep_merge(&mut merged, &layer.value);
-    }
-    resolve_merged(&merged).map_err(|e| ConfigError::Usage(format!("{}{}", e, overrides.hint())).into())
-}
-
-fn print_table(result: &train::RunResult) {
-    let Some(test) = &result.test else { return };
-    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+fn print_table(result: &RunResult, wall_s: f64) {
+    let Some(epoch) = result.reported_epoch else {
+        return;
+    };
+    let metric = |name: &str, decimals: usize| {
+        result
+            .metric("test", name)
+            .map_or("-".to_string(), |v| format!("{v:.decimals$}"))
+    };
     println!("epochs  top1    top5    many    medium  few     nll     ece     wall");
     println!(
-        "{:<7} {:<7} {:<7} {:<7} {:<7} {:<7} {:<7.4} {:<7.4} {:.1}s",
-        result.reported_epoch,
-        pct(Some(test.top1)),
-        pct(Some(test.top5)),
-        pct(test.many),
-        pct(test.medium),
-        pct(test.few),
-        test.nll,
-        test.ece,
-        result.wall_s
+        "{:<7} {:<7} {:<7} {:<7} {:<7} {:<7} {:<7} {:<7} {wall_s:.1}s",
+        epoch,
+        metric("top1", 2),
+        metric("top5", 2),
+        metric("many", 2),
+        metric("medium", 2),
+        metric("few", 2),
+        metric("nll", 4),
+        metric("ece", 4),
     );
 }

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use crate::backend::DeviceSpec;
-use crate::verify::{verify, VerifyError, VerifyReport, WeightsChoice};
+use repro::backend::DeviceSpec;
+use repro::verify::{verify, VerifyError, VerifyReport, WeightsChoice};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -53,6 +53,12 @@ impl WeightsArg {
 #[error("{0} of the checks did not match")]
 pub struct Mismatch(pub usize);
 
+impl repro::exit::ExitStatus for Mismatch {
+    fn exit_code(&self) -> i32 {
+        repro::exit::FAILURE
+    }
+}
+
 /// Checks every fixture (all of them, even after a failure) and reports the worst outcome:
 /// an unusable fixture before a mismatch.
 pub fn cmd_verify(args: VerifyArgs) -> anyhow::Result<()> {
@@ -86,7 +92,7 @@ fn verify_on(
     choice: WeightsChoice,
     ulps: u32,
 ) -> anyhow::Result<VerifyReport> {
-    crate::with_backend!(spec, |B, device| Ok::<_, VerifyError>(verify::<B>(
+    repro::with_backend!(spec, |B, device| Ok::<_, VerifyError>(verify::<B>(
         fixture, choice, ulps, &device
     )?))
     .map_err(Into::into)

@@ -43,3 +43,9 @@ impl ConfigError {
         Self::invalid(path.display().to_string(), line, message)
     }
 }
+
+impl crate::exit::ExitStatus for ConfigError {
+    fn exit_code(&self) -> i32 {
+        crate::exit::INPUT
+    }
+}

@@ -170,11 +170,22 @@ pub fn resolve_merged(merged: &Value) -> Result<RunConfig, serde_json::Error> {
     RunConfig::deserialize(merged)
 }
 
+fn figment(layers: &[Layer]) -> Figment {
+    layers
+        .iter()
+        .fold(Figment::new(), |f, layer| f.merge(layer.clone()))
+}
+
+/// The layers merged by figment, the engine `explain` reports from. `merge_layers` must give
+/// the same value (tested over every manifest): it exists because it is fast enough for
+/// 10,000-run sweeps.
+pub fn merge_with_figment(layers: &[Layer]) -> Result<Value, Box<figment::Error>> {
+    figment(layers).extract().map_err(Box::new)
+}
+
 /// Which layer set `key` (the last one that names it), per figment's provenance tracking.
 pub fn explain(layers: &[Layer], key: &str) -> Result<String, ConfigError> {
-    let figment = layers
-        .iter()
-        .fold(Figment::new(), |f, layer| f.merge(layer.clone()));
+    let figment = figment(layers);
     let value: figment::value::Value = figment
         .find_value(key)
         .map_err(|_| ConfigError::Usage(format!("no config key `{key}`")))?;

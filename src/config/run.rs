@@ -138,3 +138,31 @@ fn sorted(value: Value) -> Value {
         other => other,
     }
 }
+
+impl RunConfig {
+    /// A standalone run config: the file (its line numbers in errors) < `REPRO_*` environment
+    /// < `--set` overrides, validated.
+    pub fn load(path: &std::path::Path, sets: &[String]) -> Result<Self, super::ConfigError> {
+        use super::layers::{deep_merge, resolve_merged};
+        use super::{ConfigError, Overrides};
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let from_file: RunConfig = serde_yaml::from_str(&text).map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            ConfigError::in_file(path, line, e.to_string())
+        })?;
+        let mut merged =
+            serde_json::to_value(&from_file).map_err(|e| ConfigError::in_file(path, None, e.to_string()))?;
+        let overrides = Overrides::from_env_and_sets(sets)?;
+        for layer in &overrides.layers {
+            deep_merge(&mut merged, &layer.value);
+        }
+        let run =
+            resolve_merged(&merged).map_err(|e| ConfigError::Usage(format!("{}{}", e, overrides.hint())))?;
+        run.validate()
+            .map_err(|e| ConfigError::in_file(path, None, e.to_string()))?;
+        Ok(run)
+    }
+}

@@ -3,7 +3,8 @@
 //! attention entropy (Eq. 4) and variance (Figures 2 and 5).
 
 use nalgebra::{DMatrix, DVector};
-use serde::{Deserialize, Serialize};
+
+use crate::result::{ClassLogitFit, Fit};
 
 /// NC1 = tr(Σ_W Σ_B^†) / K of features `[n × d]` (row-major) with labels in `0..classes`;
 /// classes without samples are left out of K and Σ_B.
@@ -51,24 +52,6 @@ fn pseudo_inverse(m: DMatrix<f64>) -> DMatrix<f64> {
         .eigenvalues
         .map(|v| if v.abs() > cutoff { 1.0 / v } else { 0.0 });
     &eigen.eigenvectors * DMatrix::from_diagonal(&inverted) * eigen.eigenvectors.transpose()
-}
-
-/// A location-scale law fitted to a sample, and its KS distance to the sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fit {
-    pub loc: f64,
-    pub scale: f64,
-    pub ks: f64,
-}
-
-/// The logits of one class (its logit over every test image) against Gumbel and Logistic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClassLogitFit {
-    pub class: usize,
-    /// The sample itself, kept for the head and the tail class only (Figure 1's histograms).
-    pub logits: Vec<f32>,
-    pub gumbel: Fit,
-    pub logistic: Fit,
 }
 
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
@@ -123,16 +106,6 @@ pub fn ks_statistic(sorted: &[f64], cdf: impl Fn(f64) -> f64) -> f64 {
         let f = cdf(x);
         d.max(f - i as f64 / n).max((i + 1) as f64 / n - f)
     })
-}
-
-/// Entropy and variance of one attention layer's weights on frequent and rare images.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttentionStats {
-    pub layer: String,
-    pub frequent_entropy: f64,
-    pub rare_entropy: f64,
-    pub frequent_variance: f64,
-    pub rare_variance: f64,
 }
 
 /// Eq. 4 averaged over images: −(1/C) Σ_i [a log a + (1 − a) log(1 − a)] over an image's `c`

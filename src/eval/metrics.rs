@@ -3,6 +3,7 @@
 
 use crate::config::eval::LogitAdjustment;
 use crate::data::Group;
+use crate::result::Bin;
 
 /// Adds the post-hoc adjustment to every row of `logits`, from the training class counts.
 pub fn adjust_logits(logits: &mut [f32], classes: usize, counts: &[usize], kind: LogitAdjustment) {
@@ -76,23 +77,8 @@ pub fn group_accuracy(per_class: &[(usize, usize)], groups: &[Group], group: Gro
     (total > 0).then(|| 100.0 * correct as f64 / total as f64)
 }
 
-/// One bin of a reliability diagram.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReliabilityBin {
-    pub lower: f64,
-    pub upper: f64,
-    pub count: usize,
-    pub mean_confidence: f64,
-    pub accuracy: f64,
-}
-
 /// Expected calibration error (equal-width confidence bins, as Guo et al. 2017) and the bins.
-pub fn calibration(
-    probs: &[f64],
-    classes: usize,
-    labels: &[usize],
-    bins: usize,
-) -> (f64, Vec<ReliabilityBin>) {
+pub fn calibration(probs: &[f64], classes: usize, labels: &[usize], bins: usize) -> (f64, Vec<Bin>) {
     let mut sums = vec![(0usize, 0.0f64, 0usize); bins];
     for (row, &label) in probs.chunks_exact(classes).zip(labels) {
         let (pred, conf) =
@@ -119,7 +105,7 @@ pub fn calibration(
                 (0.0, 0.0)
             };
             ece += count as f64 / n * (mean_confidence - accuracy).abs();
-            ReliabilityBin {
+            Bin {
                 lower: i as f64 / bins as f64,
                 upper: (i + 1) as f64 / bins as f64,
                 count,

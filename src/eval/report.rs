@@ -1,15 +1,12 @@
 //! Every number a paper table needs from one set of test logits.
 
-use serde::{Deserialize, Serialize};
-
-use super::metrics::{
-    adjust_logits, calibration, group_accuracy, nll, per_class, softmax, top_k_hits, ReliabilityBin,
-};
+use super::metrics::{adjust_logits, calibration, group_accuracy, nll, per_class, softmax, top_k_hits};
 use crate::config::EvalConfig;
 use crate::data::Group;
+use crate::result::{Bin, ClassResult, RunResult};
 
-/// Test-set results of one evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Test-set results of one evaluation (the final one, or one of `eval.eval_every`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct EvalReport {
     pub top1: f64,
     pub top5: f64,
@@ -21,35 +18,6 @@ pub struct EvalReport {
     pub ece: f64,
     pub reliability: Vec<Bin>,
     pub per_class: Vec<ClassResult>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Bin {
-    pub lower: f64,
-    pub upper: f64,
-    pub count: usize,
-    pub mean_confidence: f64,
-    pub accuracy: f64,
-}
-
-impl From<ReliabilityBin> for Bin {
-    fn from(b: ReliabilityBin) -> Self {
-        Self {
-            lower: b.lower,
-            upper: b.upper,
-            count: b.count,
-            mean_confidence: b.mean_confidence,
-            accuracy: b.accuracy,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClassResult {
-    pub class: usize,
-    pub n_train: usize,
-    pub n_test: usize,
-    pub correct: usize,
 }
 
 /// Evaluates raw test logits: applies the configured adjustment, then every metric.
@@ -77,16 +45,39 @@ pub fn evaluate(
         few: group_accuracy(&counts, groups, Group::Few),
         nll: nll(&probs, classes, labels),
         ece,
-        reliability: bins.into_iter().map(Bin::from).collect(),
+        reliability: bins,
         per_class: counts
             .iter()
             .enumerate()
             .map(|(class, &(correct, n_test))| ClassResult {
-                class,
-                n_train: train_counts[class],
-                n_test,
-                correct,
+                class: class as u32,
+                n_train: train_counts[class] as u64,
+                n_test: n_test as u64,
+                correct: correct as u64,
             })
             .collect(),
+    }
+}
+
+impl EvalReport {
+    /// Records this evaluation as `result`'s final test metrics, per-class results and
+    /// reliability diagram.
+    pub fn record(self, result: &mut RunResult) {
+        let named = [
+            ("top1", Some(self.top1)),
+            ("top5", Some(self.top5)),
+            ("many", self.many),
+            ("medium", self.medium),
+            ("few", self.few),
+            ("nll", Some(self.nll)),
+            ("ece", Some(self.ece)),
+        ];
+        for (name, value) in named {
+            if let Some(value) = value {
+                result.set_metric("test", name, value);
+            }
+        }
+        result.classes = self.per_class;
+        result.reliability = self.reliability;
     }
 }

@@ -13,8 +13,12 @@ use sha2::{Digest, Sha256};
 use super::provenance::{hostname, pid_alive};
 use super::trainer::{MetricsSink, ParentRun, RunContext, RunSpec, TrainError, Trainer};
 use crate::plan::{classify, NodeState, Plan, PlanNode};
-use crate::result::{RunResult, CHECKPOINT};
-use crate::store::{Claim, Provenance, RunStatus, Store, StoreError, StoredArtifact};
+use crate::result::{EpochMetrics, RunResult, RunStatus, CHECKPOINT};
+use crate::store::{Claim, Provenance, Store, StoreError};
+
+/// How often a running process tells the store its runs are alive; well under the default
+/// `stale_after_s` (300 s), so a slow store write never makes a live run look abandoned.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -222,7 +226,7 @@ fn schedule<'s>(
                 error,
             });
         }
-        if last_beat.elapsed() > Duration::from_secs(10) {
+        if last_beat.elapsed() > HEARTBEAT_EVERY {
             sh.store.heartbeat(&sh.owner)?;
             last_beat = Instant::now();
         }
@@ -289,9 +293,9 @@ struct StoreSink<'a> {
 }
 
 impl MetricsSink for StoreSink<'_> {
-    fn epoch(&self, epoch: u32, split: &str, values: &[(String, f64)]) -> Result<(), TrainError> {
+    fn epoch(&self, metrics: &EpochMetrics) -> Result<(), TrainError> {
         self.store
-            .record_epoch(self.id, epoch, split, values)
+            .record_epoch(self.id, metrics)
             .map_err(|e| TrainError::Sink(e.to_string()))
     }
 }
@@ -312,8 +316,6 @@ fn parents_of(sh: &Shared, node: &PlanNode) -> Result<Vec<ParentRun>, StoreError
                 .map(PathBuf::from);
             Ok(ParentRun {
                 id: parent.id.clone(),
-                stage: parent.stage.clone(),
-                out_dir: run_dir(sh, &parent.id),
                 checkpoint,
             })
         })
@@ -331,8 +333,11 @@ fn run_one(
     let out_dir = run_dir(sh, &n.id);
     let outcome = parents_of(sh, n)
         .map_err(|e| TrainError::Failed(e.to_string()))
-        .and_then(|parents| Ok((parents, std::fs::create_dir_all(&out_dir)?)))
-        .and_then(|(parents, ())| {
+        .and_then(|parents| {
+            std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io {
+                path: out_dir.clone(),
+                source,
+            })?;
             let sink = StoreSink {
                 store: sh.store,
                 id: &n.id,
@@ -350,12 +355,12 @@ fn run_one(
                 stage: n.stage.clone(),
                 config: n.config.clone(),
             };
-            catch_unwind(AssertUnwindSafe(|| sh.trainer.train(&spec, &ctx)))
+            catch_unwind(AssertUnwindSafe(|| sh.trainer.run(&spec, &ctx)))
                 .unwrap_or_else(|panic| Err(TrainError::Failed(panic_message(&panic))))
         });
     match outcome {
-        Ok(result) => record(sh, &n.id, &result),
-        Err(TrainError::Cancelled) => release(sh, &n.id, RunStatus::Interrupted, None),
+        Ok(result) => record(sh, &n.id, result),
+        Err(TrainError::Interrupted { .. }) => release(sh, &n.id, RunStatus::Interrupted, None),
         Err(e) => release(sh, &n.id, RunStatus::Failed, Some(e.to_string())),
     }
 }
@@ -379,31 +384,24 @@ fn release(
     Ok((status, error))
 }
 
-fn record(sh: &Shared, id: &str, result: &RunResult) -> Result<(RunStatus, Option<String>), StoreError> {
-    let artifacts = result
-        .artifacts
-        .iter()
-        .map(|a| {
-            let (sha256, bytes) = digest(&a.path).map_or((None, None), |(s, b)| (Some(s), Some(b)));
-            StoredArtifact {
-                kind: a.kind.clone(),
-                path: a.path.display().to_string(),
-                sha256,
-                bytes,
-            }
-        })
-        .collect::<Vec<_>>();
-    sh.store.finish(id, &sh.owner, result, &artifacts)?;
-    Ok(match &result.outcome {
-        crate::result::RunOutcome::Done => (RunStatus::Done, None),
-        crate::result::RunOutcome::Diverged { reason } => (RunStatus::Diverged, Some(reason.clone())),
+fn record(sh: &Shared, id: &str, mut result: RunResult) -> Result<(RunStatus, Option<String>), StoreError> {
+    for a in &mut result.artifacts {
+        if let Ok((sha256, bytes)) = digest(&a.path) {
+            a.sha256 = Some(sha256);
+            a.bytes = Some(bytes);
+        }
+    }
+    sh.store.finish(id, &sh.owner, &result)?;
+    Ok(match result.diverged {
+        None => (RunStatus::Done, None),
+        Some(reason) => (RunStatus::Diverged, Some(reason)),
     })
 }
 
-fn digest(path: &Path) -> io::Result<(String, i64)> {
+fn digest(path: &Path) -> io::Result<(String, u64)> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let bytes = io::copy(&mut file, &mut hasher)?;
     let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((hex, bytes as i64))
+    Ok((hex, bytes))
 }

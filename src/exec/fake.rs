@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::trainer::{RunContext, RunSpec, TrainError, Trainer};
 use crate::config::run::FakeConfig;
-use crate::result::{Artifact, ClassResult, LearnedParam, RunOutcome, RunResult, CHECKPOINT};
+use crate::result::{Artifact, ClassResult, EpochMetrics, LearnedParam, RunResult, CHECKPOINT};
 
 pub struct FakeTrainer;
 
@@ -32,22 +32,29 @@ fn last_epoch(dir: &Path) -> u32 {
 }
 
 /// Write-then-rename, so a kill leaves the old checkpoint or the new one, never half of one.
-fn save_checkpoint(dir: &Path, epoch: u32) -> Result<(), TrainError> {
+fn save_checkpoint(dir: &Path, epoch: u32) -> std::io::Result<()> {
     let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
     std::fs::write(&tmp, epoch.to_string())?;
-    std::fs::rename(tmp, dir.join(CHECKPOINT_FILE))?;
-    Ok(())
+    std::fs::rename(tmp, dir.join(CHECKPOINT_FILE))
+}
+
+fn log_start(dir: &Path, attempt: u32) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(STARTS_LOG))?;
+    writeln!(log, "{} attempt {attempt}", std::process::id())
 }
 
 impl Trainer for FakeTrainer {
-    fn train(&self, run: &RunSpec, ctx: &RunContext) -> Result<RunResult, TrainError> {
+    fn run(&self, run: &RunSpec, ctx: &RunContext) -> Result<RunResult, TrainError> {
         let fake = run.config.fake.clone().unwrap_or_default();
-        std::fs::create_dir_all(&ctx.out_dir)?;
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(ctx.out_dir.join(STARTS_LOG))?;
-        writeln!(log, "{} attempt {}", std::process::id(), ctx.attempt)?;
+        let io = |source| TrainError::Io {
+            path: ctx.out_dir.clone(),
+            source,
+        };
+        log_start(&ctx.out_dir, ctx.attempt).map_err(io)?;
         if let Some(missing) = ctx.parents.iter().find(|p| p.checkpoint.is_none()) {
             return Err(TrainError::Failed(format!(
                 "parent {} has no checkpoint",
@@ -56,11 +63,16 @@ impl Trainer for FakeTrainer {
         }
         let resumed_from = last_epoch(&ctx.out_dir);
         for epoch in resumed_from + 1..=fake.epochs {
-            ctx.check_cancel()?;
+            ctx.check_cancel(epoch as usize - 1)?;
             std::thread::sleep(Duration::from_millis(fake.sleep_ms));
-            let loss = 1.0 / f64::from(epoch) + unit(&run.id, 1) * 0.1;
-            ctx.metrics.epoch(epoch, "train", &[("loss".into(), loss)])?;
-            save_checkpoint(&ctx.out_dir, epoch)?;
+            ctx.metrics.epoch(&EpochMetrics {
+                epoch: epoch as usize,
+                loss: 1.0 / f64::from(epoch) + unit(&run.id, 1) * 0.1,
+                lr: None,
+                images_per_s: None,
+                test_top1: None,
+            })?;
+            save_checkpoint(&ctx.out_dir, epoch).map_err(io)?;
         }
         finish(run, ctx, &fake, resumed_from)
     }
@@ -77,16 +89,14 @@ fn finish(
         return Err(TrainError::Failed(msg.clone()));
     }
     let top1 = 40.0 + 20.0 * unit(&run.id, 2);
-    let mut result = RunResult::done()
-        .metric("test", "top1", top1)
-        .metric("test", "top5", (top1 + 25.0).min(100.0))
-        .metric("fake", "resumed_from_epoch", f64::from(resumed_from));
-    if let Some(reason) = &fake.diverge {
-        result.outcome = RunOutcome::Diverged {
-            reason: reason.clone(),
-        };
+    let mut result = RunResult {
+        diverged: fake.diverge.clone(),
+        ..RunResult::default()
     }
-    result.class_results = (0..3)
+    .with_metric("test", "top1", top1)
+    .with_metric("test", "top5", (top1 + 25.0).min(100.0))
+    .with_metric("fake", "resumed_from_epoch", f64::from(resumed_from));
+    result.classes = (0..3)
         .map(|class| ClassResult {
             class,
             n_train: 100 >> class,
@@ -94,14 +104,11 @@ fn finish(
             correct: (10.0 * unit(&run.id, 10 + u64::from(class))) as u64,
         })
         .collect();
-    result.learned_params = vec![LearnedParam {
+    result.learned = vec![LearnedParam {
         module: "layer1.act".into(),
         name: "kappa".into(),
         value: unit(&run.id, 3),
     }];
-    result.artifacts = vec![Artifact {
-        kind: CHECKPOINT.into(),
-        path: ctx.out_dir.join(CHECKPOINT_FILE),
-    }];
+    result.artifacts = vec![Artifact::new(CHECKPOINT, ctx.out_dir.join(CHECKPOINT_FILE))];
     Ok(result)
 }

@@ -5,22 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::config::RunConfig;
-use crate::result::RunResult;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// The cancellation flag was seen; the run is marked interrupted and resumes later.
-    #[error("cancelled")]
-    Cancelled,
-    #[error("{0}")]
-    Failed(String),
-    #[error("recording metrics: {0}")]
-    Sink(String),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Other(Box<dyn std::error::Error + Send + Sync>),
-}
+use crate::result::{EpochMetrics, RunResult};
+pub use crate::train::TrainError;
 
 /// The run to train: its id, stage and resolved config.
 #[derive(Debug, Clone)]
@@ -34,15 +20,13 @@ pub struct RunSpec {
 #[derive(Debug, Clone)]
 pub struct ParentRun {
     pub id: String,
-    pub stage: String,
-    pub out_dir: PathBuf,
     /// Its recorded `checkpoint` artifact, if it recorded one.
     pub checkpoint: Option<PathBuf>,
 }
 
 /// Receives per-epoch metrics as they come, so they land in the store incrementally.
 pub trait MetricsSink: Send + Sync {
-    fn epoch(&self, epoch: u32, split: &str, values: &[(String, f64)]) -> Result<(), TrainError>;
+    fn epoch(&self, metrics: &EpochMetrics) -> Result<(), TrainError>;
 }
 
 pub struct RunContext<'a> {
@@ -63,10 +47,10 @@ impl RunContext<'_> {
         self.cancel.load(Ordering::SeqCst)
     }
 
-    /// For training loops: `ctx.check_cancel()?` between batches or epochs.
-    pub fn check_cancel(&self) -> Result<(), TrainError> {
+    /// For training loops: `ctx.check_cancel(epochs_done)?` between batches or epochs.
+    pub fn check_cancel(&self, epochs_done: usize) -> Result<(), TrainError> {
         if self.cancelled() {
-            Err(TrainError::Cancelled)
+            Err(TrainError::Interrupted { epochs_done })
         } else {
             Ok(())
         }
@@ -74,5 +58,5 @@ impl RunContext<'_> {
 }
 
 pub trait Trainer: Send + Sync {
-    fn train(&self, run: &RunSpec, ctx: &RunContext) -> Result<RunResult, TrainError>;
+    fn run(&self, run: &RunSpec, ctx: &RunContext) -> Result<RunResult, TrainError>;
 }

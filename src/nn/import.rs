@@ -9,13 +9,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleMapper, Param};
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::fused::FusedBackend;
-use super::model::{Family, Model};
-use crate::config::model::{Attention, ModelConfig};
+use super::params::{Declare, Layout, ParamSpec, Place};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -126,49 +126,54 @@ fn read_pth(path: &Path) -> Result<StateDict, ImportError> {
 }
 
 /// Loads `state` into `model`, strictly (see the module docs).
-pub fn load_state_dict<B: FusedBackend>(
-    model: Model<B>,
-    config: &ModelConfig,
+pub fn load_state_dict<B: Backend, M: Module<B> + Declare>(
+    model: M,
     state: StateDict,
     path: &Path,
     device: &B::Device,
-) -> Result<Model<B>, ImportError> {
-    load_state_dict_keeping(model, config, state, path, device, None)
+) -> Result<M, ImportError> {
+    load_state_dict_keeping(model, state, path, device, KeepHead::No)
 }
 
-/// Like [`load_state_dict`], except that parameters whose reference key starts with `keep`
-/// keep their current values and the state's tensors under `keep` are ignored — how a stage
-/// takes a parent's backbone with a fresh classifier.
-pub fn load_state_dict_keeping<B: FusedBackend>(
-    model: Model<B>,
-    config: &ModelConfig,
+/// Whether a load keeps the model's own classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepHead {
+    No,
+    /// The head's parameters keep their current values and the state's tensors under the
+    /// head's key prefix are ignored — how a stage takes a parent's backbone with a fresh
+    /// classifier.
+    Yes,
+}
+
+/// Like [`load_state_dict`], optionally keeping the model's classifier.
+pub fn load_state_dict_keeping<B: Backend, M: Module<B> + Declare>(
+    model: M,
     state: StateDict,
     path: &Path,
     device: &B::Device,
-    keep: Option<&str>,
-) -> Result<Model<B>, ImportError> {
-    let expected: BTreeSet<String> = param_keys(&model, config)
-        .into_iter()
-        .map(|(_, key)| key)
-        .collect();
-    let state = strip_wrapper_prefix(state, &expected);
+    keep: KeepHead,
+) -> Result<M, ImportError> {
+    let specs = model.param_specs();
+    let expected: BTreeSet<String> = specs.iter().map(|s| s.key.clone()).collect();
+    let head_prefixes = match keep {
+        KeepHead::Yes => head_prefixes(&specs),
+        KeepHead::No => Vec::new(),
+    };
     let mut loader = Loader {
-        naming: Naming::new(config),
-        path: Vec::new(),
-        state,
+        specs: specs.into_iter().map(|s| (s.id, s)).collect(),
+        state: strip_wrapper_prefix(state, &expected),
         used: BTreeSet::new(),
         problems: Vec::new(),
         device: device.clone(),
-        keep: keep.map(str::to_string),
+        head_prefixes,
     };
     let model = model.map(&mut loader);
-    let kept = |k: &str| loader.keep.as_deref().is_some_and(|p| k.starts_with(p));
     let mut problems = loader.problems.clone();
     problems.extend(
         loader
             .state
             .keys()
-            .filter(|k| !loader.used.contains(*k) && !k.ends_with(IGNORED_SUFFIX) && !kept(k))
+            .filter(|k| !loader.used.contains(*k) && !k.ends_with(IGNORED_SUFFIX) && !loader.kept(k))
             .map(|k| format!("unexpected tensor '{k}' (the model has no such parameter)")),
     );
     if problems.is_empty() {
@@ -181,12 +186,16 @@ pub fn load_state_dict_keeping<B: FusedBackend>(
     }
 }
 
-/// The key prefix of the classification head (`linear.` in the CIFAR family, `fc.` otherwise).
-pub fn classifier_prefix(config: &ModelConfig) -> &'static str {
-    match config.arch.family() {
-        Family::Cifar => "linear.",
-        Family::ImageNet => "fc.",
-    }
+/// The module prefixes of the classifier's keys (`linear.` in the CIFAR family, `fc.`
+/// otherwise): a parent's head tensors may have another shape and are skipped whole.
+fn head_prefixes(specs: &[ParamSpec]) -> Vec<String> {
+    let mut prefixes: Vec<String> = specs
+        .iter()
+        .filter(|s| s.place == Place::Head)
+        .map(|s| format!("{}.", s.key.split('.').next().unwrap_or_default()))
+        .collect();
+    prefixes.dedup();
+    prefixes
 }
 
 /// Training scripts save `{"model": state_dict, ...}` and DDP prefixes `module.`; pick the
@@ -219,123 +228,29 @@ fn strip_wrapper_prefix(state: StateDict, expected: &BTreeSet<String>) -> StateD
         .collect()
 }
 
-/// Translates our module paths into the reference repository's key names.
-#[derive(Debug, Clone, Copy)]
-struct Naming {
-    family: Family,
-    attention: Attention,
-}
-
-impl Naming {
-    fn new(config: &ModelConfig) -> Self {
-        Self {
-            family: config.arch.family(),
-            attention: config.attention,
-        }
-    }
-
-    /// `segments` are (field name, type of the struct that holds the field).
-    fn torch_key(&self, segments: &[(String, String)]) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        let mut in_stages = false;
-        for (name, container) in segments {
-            if container.starts_with("Enum:") {
-                continue;
-            }
-            if std::mem::take(&mut in_stages) {
-                let stage: usize = name.parse().unwrap_or(0);
-                parts.push(format!("layer{}", stage + 1));
-                continue;
-            }
-            let type_name = container.strip_prefix("Struct:").unwrap_or(container);
-            match self.rename(type_name, name) {
-                Rename::Skip => {}
-                Rename::To(s) => parts.push(s.to_string()),
-                Rename::Keep => parts.push(name.clone()),
-                Rename::Stages => in_stages = true,
-            }
-        }
-        parts.join(".")
-    }
-
-    fn rename(&self, container: &str, name: &str) -> Rename {
-        let cifar = self.family == Family::Cifar;
-        match (container, name) {
-            ("CifarResNet", "act") => Rename::To("unirect"),
-            ("ImageNetResNet", "act") => Rename::To("relu"),
-            ("CifarResNet", "classifier") => Rename::To("linear"),
-            ("ImageNetResNet", "classifier") => Rename::To("fc"),
-            ("ImageNetResNet", "stages") => Rename::Stages,
-            ("BasicBlock" | "Bottleneck", "act1") => Rename::To("unirect1"),
-            ("BasicBlock" | "Bottleneck", "act2") => Rename::To("unirect2"),
-            ("Bottleneck", "act3") => Rename::To("unirect3"),
-            ("BasicBlock" | "Bottleneck", "attention") => Rename::To(match (self.attention, cifar) {
-                (Attention::Se, _) => "se",
-                (_, true) => "cb",
-                (_, false) => "cbam",
-            }),
-            ("Downsample", "conv") => Rename::To("0"),
-            ("Downsample", "bn") => Rename::To("1"),
-            ("Attention", "se") | ("Act", "adaptive" | "prelu") | ("GateAct", "adaptive") => Rename::Skip,
-            ("Head", "linear" | "cosine") => Rename::Skip,
-            ("Attention", "channel") => Rename::To("ChannelGate"),
-            ("Attention", "spatial") => Rename::To("SpatialGate"),
-            ("SqueezeExcite", "fc1") => Rename::To("excitation.0"),
-            ("SqueezeExcite", "fc2") => Rename::To("excitation.2"),
-            ("SqueezeExcite", "gate") => Rename::To(if cifar { "unact" } else { "uniact" }),
-            ("ChannelGate", "fc1") => Rename::To("mlp.1"),
-            ("ChannelGate", "fc2") => Rename::To("mlp.3"),
-            ("ChannelGate" | "SpatialGate", "gate") => Rename::To("uniact"),
-            ("SpatialGate", "conv") => Rename::To("spatial.conv"),
-            ("SpatialGate", "bn") => Rename::To("spatial.bn"),
-            ("Adaptive", "kappa") => Rename::To("kappa_param"),
-            ("Adaptive", "lambda") => Rename::To("lambda_param"),
-            ("LayerNorm", "gamma") | ("PRelu", "alpha") => Rename::To("weight"),
-            ("LayerNorm", "beta") => Rename::To("bias"),
-            _ => Rename::Keep,
-        }
-    }
-}
-
-enum Rename {
-    Keep,
-    Skip,
-    To(&'static str),
-    /// `stages.<s>` becomes `layer<s+1>`.
-    Stages,
-}
-
-/// How a stored tensor relates to our parameter of the same key.
-fn layout_of(segments: &[(String, String)]) -> Layout {
-    match segments.last().map(|(n, c)| (n.as_str(), c.as_str())) {
-        Some(("weight", "Struct:Linear")) => Layout::Transposed,
-        Some(("kappa" | "lambda", "Struct:Adaptive")) => Layout::Flattened,
-        _ => Layout::Same,
-    }
-}
-
-enum Layout {
-    Same,
-    /// Burn's Linear stores `[in, out]`, PyTorch `[out, in]`.
-    Transposed,
-    /// Per-channel κ/λ are stored `[1, C, 1, 1]` by the reference and `[C]` here.
-    Flattened,
-}
-
 struct Loader<B: Backend> {
-    naming: Naming,
-    path: Vec<(String, String)>,
+    specs: HashMap<ParamId, ParamSpec>,
     state: StateDict,
     used: BTreeSet<String>,
     problems: Vec<String>,
     device: B::Device,
-    keep: Option<String>,
+    head_prefixes: Vec<String>,
 }
 
 impl<B: Backend> Loader<B> {
-    fn tensor_for<const D: usize>(&mut self, ours: [usize; D]) -> Option<Tensor<B, D>> {
-        let key = self.naming.torch_key(&self.path);
-        if self.keep.as_deref().is_some_and(|p| key.starts_with(p)) {
+    fn kept(&self, key: &str) -> bool {
+        self.head_prefixes.iter().any(|p| key.starts_with(p.as_str()))
+    }
+
+    fn tensor_for<const D: usize>(&mut self, id: ParamId, ours: [usize; D]) -> Option<Tensor<B, D>> {
+        let Some(spec) = self.specs.get(&id) else {
+            self.problems.push(format!(
+                "a parameter of shape {ours:?} has no declared checkpoint key"
+            ));
+            return None;
+        };
+        let (key, layout) = (spec.key.clone(), spec.layout);
+        if self.kept(&key) {
             return None;
         }
         let Some(data) = self.state.get(&key) else {
@@ -346,7 +261,7 @@ impl<B: Backend> Loader<B> {
         self.used.insert(key.clone());
         let theirs = data.shape.to_vec();
         let numel: usize = ours.iter().product();
-        let tensor = match layout_of(&self.path) {
+        let tensor = match layout {
             Layout::Transposed if D == 2 && theirs == [ours[1], ours[0]] => {
                 Tensor::<B, 2>::from_data(data.clone(), &self.device)
                     .transpose()
@@ -358,9 +273,12 @@ impl<B: Backend> Loader<B> {
             }
             Layout::Same if theirs == ours => Tensor::from_data(data.clone(), &self.device),
             _ => {
+                let expected = match layout {
+                    Layout::Transposed if D == 2 => format!("{:?}", [ours[1], ours[0]]),
+                    _ => format!("{ours:?}"),
+                };
                 self.problems.push(format!(
-                    "tensor '{key}' has shape {theirs:?}, the model expects {}",
-                    expected_shape(&self.path, ours)
+                    "tensor '{key}' has shape {theirs:?}, the model expects {expected}"
                 ));
                 return None;
             }
@@ -369,25 +287,10 @@ impl<B: Backend> Loader<B> {
     }
 }
 
-fn expected_shape<const D: usize>(segments: &[(String, String)], ours: [usize; D]) -> String {
-    match layout_of(segments) {
-        Layout::Transposed if D == 2 => format!("{:?}", [ours[1], ours[0]]),
-        _ => format!("{ours:?}"),
-    }
-}
-
 impl<B: Backend> ModuleMapper<B> for Loader<B> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, old, mapper) = param.consume();
-        let value = match self.tensor_for(old.dims()) {
+        let value = match self.tensor_for(id, old.dims()) {
             // Loading must not change which parameters train.
             Some(tensor) => tensor.set_require_grad(old.is_require_grad()),
             None => old,
@@ -397,136 +300,42 @@ impl<B: Backend> ModuleMapper<B> for Loader<B> {
 }
 
 /// The reference keys of a model, sorted (for `repro inspect` and tests).
-pub fn reference_keys<B: FusedBackend>(model: &Model<B>, config: &ModelConfig) -> Vec<String> {
-    let keys: BTreeSet<String> = param_keys(model, config)
-        .into_iter()
-        .map(|(_, key)| key)
-        .collect();
+pub fn reference_keys<M: Declare>(model: &M) -> Vec<String> {
+    let keys: BTreeSet<String> = model.param_specs().into_iter().map(|s| s.key).collect();
     keys.into_iter().collect()
 }
 
 /// Our model's tensors under the reference key names, as f32: what a checkpoint stores, and
 /// what the reference code can load.
-pub fn export_state_dict<B: FusedBackend>(model: &Model<B>, config: &ModelConfig) -> StateDict {
+pub fn export_state_dict<B: Backend, M: Module<B> + Declare>(model: &M) -> StateDict {
+    let specs: HashMap<ParamId, ParamSpec> = model.param_specs().into_iter().map(|s| (s.id, s)).collect();
     let mut exporter = Exporter {
-        with_values: true,
-        naming: Naming::new(config),
-        path: Vec::new(),
+        specs,
         state: StateDict::new(),
-        ids: Vec::new(),
     };
     model.visit(&mut exporter);
     exporter.state
 }
 
-/// Reference key of every parameter, by parameter id (to name optimiser state in checkpoints).
-pub fn param_keys<B: FusedBackend>(
-    model: &Model<B>,
-    config: &ModelConfig,
-) -> Vec<(burn::module::ParamId, String)> {
-    let mut exporter = Exporter {
-        with_values: false,
-        naming: Naming::new(config),
-        path: Vec::new(),
-        state: StateDict::new(),
-        ids: Vec::new(),
-    };
-    model.visit(&mut exporter);
-    exporter.ids
-}
-
 struct Exporter {
-    /// Whether to copy the tensors out (not needed when only the names are wanted).
-    with_values: bool,
-    naming: Naming,
-    path: Vec<(String, String)>,
+    specs: HashMap<ParamId, ParamSpec>,
     state: StateDict,
-    ids: Vec<(burn::module::ParamId, String)>,
 }
 
-impl<B: Backend> burn::module::ModuleVisitor<B> for Exporter {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
+impl<B: Backend> ModuleVisitor<B> for Exporter {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let key = self.naming.torch_key(&self.path);
-        self.ids.push((param.id, key.clone()));
-        if !self.with_values {
+        // Every parameter is declared (tested for every architecture).
+        let Some(spec) = self.specs.get(&param.id) else {
             return;
-        }
+        };
         let value = param.val();
-        let value = match layout_of(&self.path) {
+        let value = match spec.layout {
             Layout::Transposed if D == 2 => {
                 let [a, b] = [value.dims()[0], value.dims()[1]];
                 value.reshape([a, b]).transpose().into_data()
             }
             _ => value.into_data(),
         };
-        self.state.insert(key, value.convert::<f32>());
+        self.state.insert(spec.key.clone(), value.convert::<f32>());
     }
-}
-
-/// Writes tensors (f32) and string metadata as one safetensors file, atomically: a temporary
-/// file in the same folder, then a rename, so a crash never leaves a half-written file.
-pub fn write_safetensors(
-    path: &Path,
-    state: &StateDict,
-    metadata: std::collections::HashMap<String, String>,
-) -> Result<(), ImportError> {
-    let io = |source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = state
-        .iter()
-        .map(|(k, d)| {
-            let values = d.to_vec::<f32>().unwrap_or_default();
-            (
-                k.clone(),
-                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                d.shape.to_vec(),
-            )
-        })
-        .collect();
-    let views = bytes
-        .iter()
-        .map(|(k, b, shape)| {
-            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
-                .map_err(|e| ImportError::Format {
-                    path: path.to_path_buf(),
-                    format: "safetensors",
-                    reason: e.to_string(),
-                })?;
-            Ok((k.clone(), view))
-        })
-        .collect::<Result<Vec<_>, ImportError>>()?;
-    let data = safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| ImportError::Format {
-        path: path.to_path_buf(),
-        format: "safetensors",
-        reason: e.to_string(),
-    })?;
-    let tmp = path.with_extension("safetensors.tmp");
-    std::fs::write(&tmp, data).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
-}
-
-/// The string metadata of a safetensors file.
-pub fn read_safetensors_metadata(
-    path: &Path,
-) -> Result<std::collections::HashMap<String, String>, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| ImportError::Format {
-        path: path.to_path_buf(),
-        format: "safetensors",
-        reason: e.to_string(),
-    })?;
-    Ok(meta.metadata().clone().unwrap_or_default())
 }

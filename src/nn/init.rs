@@ -6,9 +6,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::model::Family;
 use super::rng;
-use crate::config::ModelConfig;
 
 /// Kaiming-normal for ReLU (std = √2/√fan), over fan-in (the CIFAR reference's
 /// `kaiming_normal_` default) or fan-out (torchvision's ResNets).
@@ -67,11 +65,18 @@ pub fn grouped_conv<B: Backend>(
     conv
 }
 
-/// A linear layer initialised as the reference does: the CIFAR models apply `kaiming_normal_`
-/// to every `nn.Linear` weight (attention MLPs and the linear classifier); otherwise PyTorch's
-/// default U(±1/√in). Biases always keep PyTorch's default U(±1/√in).
+/// How a linear layer's weight is drawn. Biases always keep PyTorch's default U(±1/√in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinearInit {
+    /// `kaiming_normal_` (fan-in): what the CIFAR reference models apply to every `nn.Linear`
+    /// (attention MLPs and the linear classifier).
+    KaimingNormal,
+    /// PyTorch's default U(±1/√in).
+    TorchDefault,
+}
+
 pub fn linear<B: Backend>(
-    model: &ModelConfig,
+    init: LinearInit,
     inputs: usize,
     outputs: usize,
     bias: bool,
@@ -80,9 +85,9 @@ pub fn linear<B: Backend>(
     let mut layer = LinearConfig::new(inputs, outputs).with_bias(bias).init(device);
     let bound = 1.0 / (inputs as f64).sqrt();
     // Burn stores the weight as [in, out].
-    let weights = match model.arch.family() {
-        Family::Cifar => rng::normal(inputs * outputs, (2.0 / inputs as f64).sqrt()),
-        Family::ImageNet => rng::uniform(inputs * outputs, -bound, bound),
+    let weights = match init {
+        LinearInit::KaimingNormal => rng::normal(inputs * outputs, (2.0 / inputs as f64).sqrt()),
+        LinearInit::TorchDefault => rng::uniform(inputs * outputs, -bound, bound),
     };
     layer.weight = param(weights, [inputs, outputs], device);
     if bias {

@@ -1,24 +1,19 @@
-//! The neural-network half: activations, attention, backbones, classifiers and checkpoint
-//! import. Nothing here knows about manifests or the results store.
+//! The neural-network half: fused ops, building blocks, whole models, parameter declarations
+//! and reference-checkpoint import. Nothing here knows about run configs, manifests or the
+//! results store; the `model:` section of a run config is [`ModelConfig`], defined here.
+//!
+//! Layers, each importing only those listed after it: `models` → `layers` → `ops`, with
+//! `init`, `rng` and `params` beneath them all; `import` reads checkpoints into any model
+//! through its declared parameters.
 
-pub mod activation;
-mod adaptive_cpu;
-pub mod adaptive_op;
-pub mod attention;
-mod batch_norm_cpu;
-pub mod batch_norm_op;
-pub mod classifier;
-mod conv_cpu;
-pub mod conv_op;
-pub mod fused;
 pub mod import;
 pub mod init;
-pub mod model;
-pub mod norm;
-mod primitive;
-pub mod resnet_cifar;
-pub mod resnet_imagenet;
+pub mod layers;
+pub mod models;
+pub mod ops;
+pub mod params;
 pub mod rng;
 
-pub use fused::FusedBackend;
-pub use model::{Family, LearnedParam, Model};
+pub use models::{Arch, Family, Model, ModelConfig};
+pub use ops::FusedBackend;
+pub use params::{Declare, ParamSpec, Place, Role};

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::{Cell, Row, TableModel};
+use super::table::{Cell, Row, TableModel};
 use super::RenderError;
 
 pub fn json(table: &TableModel) -> Result<String, RenderError> {
@@ -63,7 +63,7 @@ fn cell_fields(
     kind: &str,
     row: &Row,
     cell: &Cell,
-    col: &super::model::ColumnHead,
+    col: &super::table::ColumnHead,
 ) -> Vec<String> {
     let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     let s = cell.summary.as_ref();
@@ -98,7 +98,7 @@ fn cell_fields(
         num(cell.delta),
         cell.verdict
             .as_ref()
-            .map(super::model::verdict_text)
+            .map(super::table::verdict_text)
             .unwrap_or_default(),
         num(k),
         cell.best.to_string(),

@@ -4,13 +4,13 @@
 pub mod escape;
 pub mod export;
 pub mod figures;
-pub mod model;
 pub mod stats;
+pub mod table;
 pub mod templates;
 
 use std::path::{Path, PathBuf};
 
-pub use model::{build, TableModel};
+pub use table::{build, TableModel};
 pub use templates::Templates;
 
 use crate::config::LoadedManifest;
@@ -36,6 +36,18 @@ pub enum RenderError {
     Store(#[from] StoreError),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl crate::exit::ExitStatus for RenderError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            RenderError::NoTable(_) | RenderError::Template { .. } | RenderError::TemplateDir(_) => {
+                crate::exit::INPUT
+            }
+            RenderError::Store(e) => e.exit_code(),
+            _ => crate::exit::FAILURE,
+        }
+    }
 }
 
 /// Output formats; Markdown and LaTeX come in a full and a compact (paper-style) variant.

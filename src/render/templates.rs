@@ -9,7 +9,7 @@ use minijinja::value::Serde;
 use minijinja::{context, AutoEscape, Environment, Error, ErrorKind, Value};
 
 use super::escape;
-use super::model::TableModel;
+use super::table::TableModel;
 use super::RenderError;
 
 /// Built-in templates by name. `.md` ones escape values for Markdown, `.tex` ones for LaTeX.

@@ -6,8 +6,7 @@
 //! is thread based. Each call blocks on a small private tokio runtime.
 
 mod query;
-pub mod record;
-mod status;
+mod record;
 
 use std::future::Future;
 use std::path::Path;
@@ -17,9 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use query::{ManifestSummary, MemberRun, MetricRow, RunDetail};
-pub use record::{Claim, Provenance, StoredArtifact};
-pub use status::RunStatus;
+pub use query::{ManifestSummary, MemberRun, RunDetail};
+pub use record::{Claim, Provenance};
 
 /// Default database, relative to the working directory.
 pub const DEFAULT_DB: &str = "sqlite://results/repro.sqlite";
@@ -41,6 +39,26 @@ pub enum StoreError {
     #[error("corrupt row: {0}")]
     Corrupt(String),
 }
+
+impl crate::exit::ExitStatus for StoreError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            StoreError::NotFound(_) | StoreError::Ambiguous(..) => crate::exit::INPUT,
+            _ => crate::exit::FAILURE,
+        }
+    }
+}
+
+impl From<crate::result::UnknownStatus> for StoreError {
+    fn from(e: crate::result::UnknownStatus) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// Retries of a lost initialisation race, backing off linearly: 20 tries up to 4.2 s in all,
+/// far more than the winner needs to migrate a fresh file.
+const INIT_RETRIES: u32 = 20;
+const INIT_BACKOFF: Duration = Duration::from_millis(20);
 
 pub struct Store {
     pool: SqlitePool,
@@ -102,9 +120,9 @@ impl Store {
                 .map_err(StoreError::from)
                 .and_then(|()| Ok(self.run(sqlx::migrate!("./migrations").run(&self.pool))?));
             match result {
-                Err(e) if attempt < 20 && lost_init_race(&e) => {
+                Err(e) if attempt < INIT_RETRIES && lost_init_race(&e) => {
                     attempt += 1;
-                    std::thread::sleep(Duration::from_millis(20 * attempt));
+                    std::thread::sleep(INIT_BACKOFF * attempt);
                 }
                 other => return other,
             }

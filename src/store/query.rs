@@ -6,8 +6,11 @@ use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::record::StoredArtifact;
-use super::{RunStatus, Store, StoreError};
+use super::record::TRAIN_SPLIT;
+use super::{Store, StoreError};
+use crate::result::{
+    Analyses, Artifact, Bin, ClassResult, EpochMetrics, LearnedParam, Metrics, RunResult, RunStatus,
+};
 
 /// One run of a manifest, at its table coordinates, with its final metrics.
 #[derive(Debug, Clone, Serialize)]
@@ -22,8 +25,8 @@ pub struct MemberRun {
     /// Code revision the (last attempt of the) run ran at, and whether the tree was dirty.
     pub git_rev: Option<String>,
     pub dirty: Option<bool>,
-    /// split → metric → value (final metrics only).
-    pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Final metrics only.
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,14 +43,6 @@ impl ManifestSummary {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricRow {
-    pub split: String,
-    pub epoch: Option<u32>,
-    pub name: String,
-    pub value: f64,
-}
-
 /// Everything stored about one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunDetail {
@@ -60,10 +55,8 @@ pub struct RunDetail {
     pub parents: Vec<String>,
     /// host, device, git_rev, dirty, versions, command, started/finished (UTC), wall_s, error.
     pub provenance: BTreeMap<String, serde_json::Value>,
-    pub metrics: Vec<MetricRow>,
-    pub class_results: Vec<crate::result::ClassResult>,
-    pub learned_params: Vec<crate::result::LearnedParam>,
-    pub artifacts: Vec<StoredArtifact>,
+    /// What the run has recorded so far (all of it once it is done or diverged).
+    pub result: RunResult,
     /// (manifest, profile, labels) this run appears in.
     pub members: Vec<(String, String, String)>,
 }
@@ -73,7 +66,7 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 }
 
 fn status_of(row: &SqliteRow) -> Result<RunStatus, StoreError> {
-    row.try_get::<&str, _>("status")?.parse()
+    Ok(row.try_get::<&str, _>("status")?.parse()?)
 }
 
 impl Store {
@@ -100,7 +93,7 @@ impl Store {
             .bind(profile)
             .fetch_all(&self.pool),
         )?;
-        let mut metrics: BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>> = BTreeMap::new();
+        let mut metrics: BTreeMap<String, Metrics> = BTreeMap::new();
         for r in metric_rows {
             metrics
                 .entry(r.try_get("run_id")?)
@@ -221,13 +214,44 @@ impl Store {
             config: serde_json::from_str(r.try_get("config_json")?).map_err(corrupt)?,
             parents: self.strings("SELECT parent_id FROM run_parents WHERE run_id = ?1", &id)?,
             provenance,
-            metrics: self.metric_rows(&id)?,
-            class_results: self.class_results(&id)?,
-            learned_params: self.learned_params(&id)?,
-            artifacts: self.artifacts(&id)?,
+            result: self.result(&id)?,
             members: self.members(&id)?,
             id,
         })
+    }
+
+    /// Everything run `id` has recorded, in the schema its trainer produced.
+    pub fn result(&self, id: &str) -> Result<RunResult, StoreError> {
+        let status_row = self.fetch("SELECT status, error FROM runs WHERE id = ?1", id)?;
+        let Some(row) = status_row.first() else {
+            return Err(StoreError::NotFound(id.to_string()));
+        };
+        let diverged = match status_of(row)? {
+            RunStatus::Diverged => Some(row.try_get::<Option<String>, _>("error")?.unwrap_or_default()),
+            _ => None,
+        };
+        let (metrics, epochs) = self.metrics_of(id)?;
+        let mut result = RunResult {
+            diverged,
+            metrics,
+            epochs,
+            classes: self.class_results(id)?,
+            learned: self.learned_params(id)?,
+            artifacts: self.artifacts(id)?,
+            ..RunResult::default()
+        };
+        if let Some(r) = self
+            .fetch(
+                "SELECT reported_epoch, reliability, analyses FROM run_details WHERE run_id = ?1",
+                id,
+            )?
+            .first()
+        {
+            result.reported_epoch = r.try_get::<Option<i64>, _>(0)?.map(|e| e as usize);
+            result.reliability = serde_json::from_str::<Vec<Bin>>(r.try_get(1)?).map_err(corrupt)?;
+            result.analyses = serde_json::from_str::<Analyses>(r.try_get(2)?).map_err(corrupt)?;
+        }
+        Ok(result)
     }
 
     fn fetch(&self, sql: &str, id: &str) -> Result<Vec<SqliteRow>, StoreError> {
@@ -238,32 +262,47 @@ impl Store {
         self.fetch(sql, id)?.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    fn metric_rows(&self, id: &str) -> Result<Vec<MetricRow>, StoreError> {
-        self.fetch(
-            "SELECT split, epoch, name, value FROM metrics WHERE run_id = ?1
-             ORDER BY epoch IS NULL, epoch, split, name",
+    /// Final metrics, and the per-epoch training metrics in epoch order.
+    fn metrics_of(&self, id: &str) -> Result<(Metrics, Vec<EpochMetrics>), StoreError> {
+        let mut finals = Metrics::new();
+        let mut epochs: BTreeMap<i64, BTreeMap<String, f64>> = BTreeMap::new();
+        for r in self.fetch(
+            "SELECT split, epoch, name, value FROM metrics WHERE run_id = ?1",
             id,
-        )?
-        .iter()
-        .map(|r| {
-            Ok(MetricRow {
-                split: r.try_get("split")?,
-                epoch: r.try_get::<Option<i64>, _>("epoch")?.map(|e| e as u32),
-                name: r.try_get("name")?,
-                value: r.try_get("value")?,
+        )? {
+            let (split, name, value): (String, String, f64) =
+                (r.try_get("split")?, r.try_get("name")?, r.try_get("value")?);
+            match r.try_get::<Option<i64>, _>("epoch")? {
+                None => {
+                    finals.entry(split).or_default().insert(name, value);
+                }
+                Some(epoch) if split == TRAIN_SPLIT => {
+                    epochs.entry(epoch).or_default().insert(name, value);
+                }
+                Some(_) => {}
+            }
+        }
+        let epochs = epochs
+            .into_iter()
+            .map(|(epoch, v)| EpochMetrics {
+                epoch: epoch as usize,
+                loss: v.get("loss").copied().unwrap_or(f64::NAN),
+                lr: v.get("lr").copied(),
+                images_per_s: v.get("images_per_s").copied(),
+                test_top1: v.get("test_top1").copied(),
             })
-        })
-        .collect()
+            .collect();
+        Ok((finals, epochs))
     }
 
-    fn class_results(&self, id: &str) -> Result<Vec<crate::result::ClassResult>, StoreError> {
+    fn class_results(&self, id: &str) -> Result<Vec<ClassResult>, StoreError> {
         self.fetch(
             "SELECT class, n_train, n_test, correct FROM class_metrics WHERE run_id = ?1 ORDER BY class",
             id,
         )?
         .iter()
         .map(|r| {
-            Ok(crate::result::ClassResult {
+            Ok(ClassResult {
                 class: r.try_get::<i64, _>(0)? as u32,
                 n_train: r.try_get::<i64, _>(1)? as u64,
                 n_test: r.try_get::<i64, _>(2)? as u64,
@@ -274,14 +313,14 @@ impl Store {
     }
 
     /// Learned κ/λ of a run (`kappa`, or `kappa.<c>` per channel), by module then name.
-    pub fn learned_params(&self, id: &str) -> Result<Vec<crate::result::LearnedParam>, StoreError> {
+    fn learned_params(&self, id: &str) -> Result<Vec<LearnedParam>, StoreError> {
         self.fetch(
             "SELECT module, name, value FROM learned_params WHERE run_id = ?1 ORDER BY module, name",
             id,
         )?
         .iter()
         .map(|r| {
-            Ok(crate::result::LearnedParam {
+            Ok(LearnedParam {
                 module: r.try_get(0)?,
                 name: r.try_get(1)?,
                 value: r.try_get(2)?,
@@ -290,18 +329,18 @@ impl Store {
         .collect()
     }
 
-    fn artifacts(&self, id: &str) -> Result<Vec<StoredArtifact>, StoreError> {
+    fn artifacts(&self, id: &str) -> Result<Vec<Artifact>, StoreError> {
         self.fetch(
             "SELECT kind, path, sha256, bytes FROM artifacts WHERE run_id = ?1 ORDER BY kind, path",
             id,
         )?
         .iter()
         .map(|r| {
-            Ok(StoredArtifact {
+            Ok(Artifact {
                 kind: r.try_get(0)?,
-                path: r.try_get(1)?,
+                path: r.try_get::<String, _>(1)?.into(),
                 sha256: r.try_get(2)?,
-                bytes: r.try_get(3)?,
+                bytes: r.try_get::<Option<i64>, _>(3)?.map(|b| b as u64),
             })
         })
         .collect()

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{now, RunStatus, Store, StoreError};
+use super::{now, Store, StoreError};
 use crate::plan::Plan;
-use crate::result::RunResult;
+use crate::result::{EpochMetrics, RunResult, RunStatus};
 
 /// Ends a run that this owner is running, as one statement (binds: id, owner, status, error,
 /// time).
@@ -34,14 +34,8 @@ pub struct Claim<'a> {
     pub provenance: &'a Provenance,
 }
 
-/// A file produced by a run, with its digest.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StoredArtifact {
-    pub kind: String,
-    pub path: String,
-    pub sha256: Option<String>,
-    pub bytes: Option<i64>,
-}
+/// The split per-epoch training metrics are stored under.
+pub(super) const TRAIN_SPLIT: &str = "train";
 
 fn ids_json(ids: &[&str]) -> String {
     serde_json::to_string(ids).expect("strings serialise")
@@ -153,14 +147,12 @@ impl Store {
 
     /// Per-epoch metrics, as the trainer reports them. Re-reporting an epoch (after resuming from
     /// an older checkpoint) overwrites it.
-    pub fn record_epoch(
-        &self,
-        id: &str,
-        epoch: u32,
-        split: &str,
-        values: &[(String, f64)],
-    ) -> Result<(), StoreError> {
-        let rows: Vec<_> = values.iter().map(|(n, v)| serde_json::json!([n, v])).collect();
+    pub fn record_epoch(&self, id: &str, metrics: &EpochMetrics) -> Result<(), StoreError> {
+        let rows: Vec<_> = metrics
+            .values()
+            .into_iter()
+            .map(|(n, v)| serde_json::json!([n, v]))
+            .collect();
         // One statement, so one implicit transaction: an epoch's metrics land together.
         self.run(
             sqlx::query(
@@ -169,8 +161,8 @@ impl Store {
                  ON CONFLICT (run_id, split, epoch, name) DO UPDATE SET value = excluded.value",
             )
             .bind(id)
-            .bind(split)
-            .bind(i64::from(epoch))
+            .bind(TRAIN_SPLIT)
+            .bind(metrics.epoch as i64)
             .bind(serde_json::Value::Array(rows).to_string())
             .execute(&self.pool),
         )?;
@@ -178,17 +170,15 @@ impl Store {
     }
 
     /// Records a finished run's results and its terminal status in one transaction.
-    pub fn finish(
-        &self,
-        id: &str,
-        owner: &str,
-        result: &RunResult,
-        artifacts: &[StoredArtifact],
-    ) -> Result<(), StoreError> {
-        let (status, error) = match &result.outcome {
-            crate::result::RunOutcome::Done => (RunStatus::Done, None),
-            crate::result::RunOutcome::Diverged { reason } => (RunStatus::Diverged, Some(reason.as_str())),
+    pub fn finish(&self, id: &str, owner: &str, result: &RunResult) -> Result<(), StoreError> {
+        let (status, error) = match &result.diverged {
+            None => (RunStatus::Done, None),
+            Some(reason) => (RunStatus::Diverged, Some(reason.as_str())),
         };
+        let reliability =
+            serde_json::to_string(&result.reliability).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let analyses =
+            serde_json::to_string(&result.analyses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.run(async {
             let mut tx = self.pool.begin().await?;
             let t = now();
@@ -205,7 +195,7 @@ impl Store {
             if updated.rows_affected() == 0 {
                 return Err(StoreError::LostClaim(id.to_string()));
             }
-            for table in ["class_metrics", "learned_params", "artifacts"] {
+            for table in ["class_metrics", "learned_params", "artifacts", "run_details"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE run_id = ?1"))
                     .bind(id)
                     .execute(&mut *tx)
@@ -226,7 +216,16 @@ impl Store {
                         .await?;
                 }
             }
-            for c in &result.class_results {
+            sqlx::query(
+                "INSERT INTO run_details (run_id, reported_epoch, reliability, analyses) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(id)
+            .bind(result.reported_epoch.map(|e| e as i64))
+            .bind(&reliability)
+            .bind(&analyses)
+            .execute(&mut *tx)
+            .await?;
+            for c in &result.classes {
                 sqlx::query(
                     "INSERT INTO class_metrics (run_id, class, n_train, n_test, correct) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
@@ -238,7 +237,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            for p in &result.learned_params {
+            for p in &result.learned {
                 sqlx::query("INSERT OR REPLACE INTO learned_params (run_id, module, name, value) VALUES (?1, ?2, ?3, ?4)")
                     .bind(id)
                     .bind(&p.module)
@@ -247,13 +246,13 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            for a in artifacts {
+            for a in &result.artifacts {
                 sqlx::query("INSERT OR REPLACE INTO artifacts (run_id, kind, path, sha256, bytes) VALUES (?1, ?2, ?3, ?4, ?5)")
                     .bind(id)
                     .bind(&a.kind)
-                    .bind(&a.path)
+                    .bind(a.path.display().to_string())
                     .bind(&a.sha256)
-                    .bind(a.bytes)
+                    .bind(a.bytes.map(|b| b as i64))
                     .execute(&mut *tx)
                     .await?;
             }

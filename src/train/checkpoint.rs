@@ -10,11 +10,8 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::sgd::Sgd;
 use crate::config::RunConfig;
-use crate::nn::import::{
-    export_state_dict, load_state_dict, param_keys, read_safetensors_metadata, read_state_dict,
-    write_safetensors, ImportError, StateDict,
-};
-use crate::nn::{FusedBackend, Model};
+use crate::nn::import::{export_state_dict, load_state_dict, read_state_dict, ImportError, StateDict};
+use crate::nn::{Declare, FusedBackend, Model};
 
 /// Prefix of the momentum buffers among a checkpoint's tensors.
 pub const MOMENTUM: &str = "momentum.";
@@ -46,8 +43,8 @@ where
     B: AutodiffBackend + FusedBackend,
     B::InnerBackend: FusedBackend,
 {
-    let mut state = export_state_dict(model, &run.model);
-    let keys: HashMap<_, _> = param_keys(model, &run.model).into_iter().collect();
+    let mut state = export_state_dict(model);
+    let keys: HashMap<_, _> = model.param_specs().into_iter().map(|s| (s.id, s.key)).collect();
     for (id, buffer) in sgd.buffers() {
         if let Some(key) = keys.get(id) {
             state.insert(format!("{MOMENTUM}{key}"), buffer.to_data().convert::<f32>());
@@ -101,11 +98,8 @@ where
     let (momentum, weights): (StateDict, StateDict) = read_state_dict(path)?
         .into_iter()
         .partition(|(k, _)| k.starts_with(MOMENTUM));
-    let model = load_state_dict(model, &run.model, weights, path, device)?;
-    let ids: HashMap<String, _> = param_keys(&model, &run.model)
-        .into_iter()
-        .map(|(id, key)| (key, id))
-        .collect();
+    let model = load_state_dict(model, weights, path, device)?;
+    let ids: HashMap<String, _> = model.param_specs().into_iter().map(|s| (s.key, s.id)).collect();
     let buffers = momentum
         .into_iter()
         .filter_map(|(key, data)| {
@@ -117,4 +111,64 @@ where
         .collect();
     sgd.set_buffers(buffers);
     Ok((model, epochs_done))
+}
+
+/// Writes tensors (f32) and string metadata as one safetensors file, atomically: a temporary
+/// file in the same folder, then a rename, so a crash never leaves a half-written file.
+pub fn write_safetensors(
+    path: &Path,
+    state: &StateDict,
+    metadata: std::collections::HashMap<String, String>,
+) -> Result<(), ImportError> {
+    let io = |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = state
+        .iter()
+        .map(|(k, d)| {
+            let values = d.to_vec::<f32>().unwrap_or_default();
+            (
+                k.clone(),
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                d.shape.to_vec(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(k, b, shape)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                .map_err(|e| ImportError::Format {
+                    path: path.to_path_buf(),
+                    format: "safetensors",
+                    reason: e.to_string(),
+                })?;
+            Ok((k.clone(), view))
+        })
+        .collect::<Result<Vec<_>, ImportError>>()?;
+    let data = safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| ImportError::Format {
+        path: path.to_path_buf(),
+        format: "safetensors",
+        reason: e.to_string(),
+    })?;
+    let tmp = path.with_extension("safetensors.tmp");
+    std::fs::write(&tmp, data).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The string metadata of a safetensors file.
+pub fn read_safetensors_metadata(
+    path: &Path,
+) -> Result<std::collections::HashMap<String, String>, ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| ImportError::Format {
+        path: path.to_path_buf(),
+        format: "safetensors",
+        reason: e.to_string(),
+    })?;
+    Ok(meta.metadata().clone().unwrap_or_default())
 }

@@ -3,26 +3,16 @@
 
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
-use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 use crate::data::{DataError, Dataset, Group, GroupThresholds, Loader, SplitKind};
-use crate::eval::analysis::{attention_entropy_variance, logit_fits, nc1, AttentionStats, ClassLogitFit};
+use crate::eval::analysis::{attention_entropy_variance, logit_fits, nc1};
 use crate::eval::report::{evaluate, EvalReport};
 use crate::nn::{FusedBackend, Model};
+use crate::result::{Analyses, AttentionStats};
 
 /// Images per frequent-only and rare-only batch of the attention analysis (the paper uses 64).
 const ANALYSIS_BATCH: usize = 64;
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Analyses {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attention: Vec<AttentionStats>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nc1: Option<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ks: Vec<ClassLogitFit>,
-}
 
 /// Logits, labels and penultimate features of the whole test split, in eval mode.
 struct TestPass {

@@ -2,10 +2,10 @@
 
 pub mod checkpoint;
 pub mod evaluate;
+pub mod fit;
 pub mod loss;
 pub mod schedule;
 pub mod sgd;
 pub mod stage;
-pub mod trainer;
 
-pub use trainer::{train, EpochMetrics, RunResult, RunStatus, TrainContext, TrainError};
+pub use fit::{fit, fit_on, TrainContext, TrainError};

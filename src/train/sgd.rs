@@ -1,6 +1,6 @@
 //! SGD with momentum exactly as PyTorch's `torch.optim.SGD` (dampening 0, optional Nesterov),
-//! with parameter groups by kind so that κ/λ, normalisation parameters and biases get their own
-//! weight decay, as the reference's `set_weight_decay` does.
+//! with parameter groups by declared role so that κ/λ, normalisation parameters and biases get
+//! their own weight decay, as the reference's `set_weight_decay` does.
 
 use std::collections::HashMap;
 
@@ -10,28 +10,26 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 use crate::config::TrainConfig;
+use crate::nn::{Declare, Role};
 
-/// Which weight decay a parameter gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamGroup {
-    /// APA/AGLU κ and λ, gate temperatures.
-    Adaptive,
-    /// BatchNorm and LayerNorm weights and biases.
-    Norm,
-    /// Biases of linear layers.
-    Bias,
-    /// Convolution and linear weights, and everything else.
-    Weight,
+/// Weight decay by parameter role.
+#[derive(Debug, Clone, Copy)]
+struct Decay {
+    adaptive: f64,
+    norm: f64,
+    bias: f64,
+    weight: f64,
 }
 
-impl ParamGroup {
-    /// Classifies a parameter by its field name and the type of the module holding it.
-    pub fn of(name: &str, container: &str) -> Self {
-        match (container.strip_prefix("Struct:").unwrap_or(container), name) {
-            ("Adaptive", _) | ("GateAct", "temperature") => Self::Adaptive,
-            ("BatchNorm" | "LayerNorm", _) => Self::Norm,
-            (_, "bias") => Self::Bias,
-            _ => Self::Weight,
+impl Decay {
+    fn of(&self, role: Role) -> f64 {
+        match role {
+            Role::Adaptive => self.adaptive,
+            Role::Norm => self.norm,
+            Role::Bias => self.bias,
+            Role::Weight => self.weight,
+            // Statistics get no gradient; were one to arrive, it must not be decayed.
+            Role::Statistic => 0.0,
         }
     }
 }
@@ -40,19 +38,19 @@ impl ParamGroup {
 pub struct Sgd<B: Backend> {
     momentum: f64,
     nesterov: bool,
-    decay: [f64; 4],
+    decay: Decay,
     /// Momentum buffers by parameter, flattened.
     buffers: HashMap<ParamId, Tensor<B, 1>>,
 }
 
 impl<B: Backend> Sgd<B> {
     pub fn new(config: &TrainConfig) -> Self {
-        let decay = [
-            config.adaptive_weight_decay,
-            config.norm_weight_decay.unwrap_or(config.weight_decay),
-            config.bias_weight_decay,
-            config.weight_decay,
-        ];
+        let decay = Decay {
+            adaptive: config.adaptive_weight_decay,
+            norm: config.norm_weight_decay.unwrap_or(config.weight_decay),
+            bias: config.bias_weight_decay,
+            weight: config.weight_decay,
+        };
         Self {
             momentum: config.momentum,
             nesterov: config.nesterov,
@@ -61,21 +59,18 @@ impl<B: Backend> Sgd<B> {
         }
     }
 
-    fn decay_of(&self, group: ParamGroup) -> f64 {
-        self.decay[group as usize]
-    }
-
     /// One update of every parameter that has a gradient in `grads`.
     pub fn step<AB, M>(&mut self, lr: f64, model: M, grads: GradientsParams) -> M
     where
         AB: AutodiffBackend<InnerBackend = B>,
-        M: AutodiffModule<AB>,
+        M: AutodiffModule<AB> + Declare,
     {
+        let roles = model.param_specs().into_iter().map(|s| (s.id, s.role)).collect();
         let mut mapper = StepMapper {
             sgd: self,
             grads,
             lr,
-            path: Vec::new(),
+            roles,
         };
         model.map(&mut mapper)
     }
@@ -92,13 +87,13 @@ impl<B: Backend> Sgd<B> {
     fn update<const D: usize>(
         &mut self,
         id: ParamId,
-        group: ParamGroup,
+        role: Role,
         p: Tensor<B, D>,
         g: Tensor<B, D>,
         lr: f64,
     ) -> Tensor<B, D> {
         let dims = p.dims();
-        let decay = self.decay_of(group);
+        let decay = self.decay.of(role);
         let g = if decay != 0.0 { g + p.clone() * decay } else { g };
         let g = if self.momentum != 0.0 {
             let flat = g.clone().flatten::<1>(0, D - 1);
@@ -124,27 +119,19 @@ struct StepMapper<'a, B: Backend> {
     sgd: &'a mut Sgd<B>,
     grads: GradientsParams,
     lr: f64,
-    path: Vec<(String, String)>,
+    roles: HashMap<ParamId, Role>,
 }
 
 impl<AB: AutodiffBackend> ModuleMapper<AB> for StepMapper<'_, AB::InnerBackend> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<AB, D>>) -> Param<Tensor<AB, D>> {
         let (id, tensor, mapper) = param.consume();
         let Some(grad) = self.grads.remove::<AB::InnerBackend, D>(id) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let group = self.path.last().map_or(ParamGroup::Weight, |(name, container)| {
-            ParamGroup::of(name, container)
-        });
-        let updated = self.sgd.update(id, group, tensor.inner(), grad, self.lr);
+        // Every parameter is declared (tested for every architecture); a module that forgot one
+        // would train it as a plain weight.
+        let role = self.roles.get(&id).copied().unwrap_or(Role::Weight);
+        let updated = self.sgd.update(id, role, tensor.inner(), grad, self.lr);
         Param::from_mapped_value(id, Tensor::from_inner(updated).require_grad(), mapper)
     }
 }

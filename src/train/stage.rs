@@ -1,19 +1,19 @@
 //! How a dependent stage starts from its parent's checkpoint (`train.from_parent`).
 
+use std::collections::HashSet;
 use std::path::Path;
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::checkpoint::MOMENTUM;
-use crate::config::model::Arch;
 use crate::config::train::FromParent;
 use crate::config::RunConfig;
 use crate::nn::import::{
-    classifier_prefix, load_state_dict_keeping, read_state_dict, ImportError, StateDict,
+    export_state_dict, load_state_dict_keeping, read_state_dict, ImportError, KeepHead, StateDict,
 };
-use crate::nn::{Family, FusedBackend, Model};
+use crate::nn::{Declare, FusedBackend, Model, ParamSpec, Place};
 
 /// Loads the parent's weights into a fresh `model`. cRT always keeps the fresh classifier;
 /// fine-tuning keeps it only when the parent's has another shape (another class count).
@@ -27,77 +27,57 @@ pub fn load_parent<B: FusedBackend>(
         .into_iter()
         .filter(|(k, _)| !k.starts_with(MOMENTUM))
         .collect();
-    let head = classifier_prefix(&run.model);
     let keep_head = match run.train.from_parent {
         FromParent::Crt => true,
-        FromParent::Finetune => head_shape_differs(&model, run, &state, head),
+        FromParent::Finetune => head_shape_differs(&model, &state),
         FromParent::None => false,
     };
-    let model = load_state_dict_keeping(
-        model,
-        &run.model,
-        state,
-        parent,
-        device,
-        keep_head.then_some(head),
-    )?;
+    let keep = if keep_head { KeepHead::Yes } else { KeepHead::No };
+    let model = load_state_dict_keeping(model, state, parent, device, keep)?;
     Ok(match run.train.from_parent {
-        FromParent::Finetune => freeze_all_but_last_stage(model, run.model.arch),
+        FromParent::Finetune => freeze_all_but_last_stage(model),
         _ => model,
     })
 }
 
-fn head_shape_differs<B: FusedBackend>(
-    model: &Model<B>,
-    run: &RunConfig,
-    state: &StateDict,
-    head: &str,
-) -> bool {
-    let ours = crate::nn::import::export_state_dict(model, &run.model);
-    ours.iter()
-        .filter(|(k, _)| k.starts_with(head))
+fn head_shape_differs<B: FusedBackend>(model: &Model<B>, state: &StateDict) -> bool {
+    let head: HashSet<String> = model
+        .param_specs()
+        .into_iter()
+        .filter(|s| s.place == Place::Head)
+        .map(|s| s.key)
+        .collect();
+    export_state_dict(model)
+        .iter()
+        .filter(|(k, _)| head.contains(*k))
         .any(|(k, v)| state.get(k).is_none_or(|t| t.shape != v.shape))
 }
 
 /// Stops gradients everywhere but the classifier and the last backbone stage.
-fn freeze_all_but_last_stage<B: Backend>(model: Model<B>, arch: Arch) -> Model<B> {
-    let last_stage = match arch.family() {
-        Family::Cifar => vec!["layer3".to_string()],
-        Family::ImageNet => vec!["stages".to_string(), "3".to_string()],
-    };
-    model.map(&mut Freezer {
-        path: Vec::new(),
-        last_stage,
-    })
+fn freeze_all_but_last_stage<B: Backend, M: Module<B> + Declare>(model: M) -> M {
+    let specs = model.param_specs();
+    let last = specs
+        .iter()
+        .filter_map(|s| match s.place {
+            Place::Stage(i) => Some(i),
+            _ => None,
+        })
+        .max();
+    let trainable = |s: &ParamSpec| s.place == Place::Head || Some(s.place) == last.map(Place::Stage);
+    let frozen = specs.iter().filter(|s| !trainable(s)).map(|s| s.id).collect();
+    model.map(&mut Freezer { frozen })
 }
 
 struct Freezer {
-    path: Vec<String>,
-    last_stage: Vec<String>,
+    frozen: HashSet<ParamId>,
 }
 
 impl<B: Backend> ModuleMapper<B> for Freezer {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        // Enum variants (the model family) are not part of a parameter's place in the network.
-        if !container_type.starts_with("Enum:") {
-            self.path.push(name.to_string());
-        }
-    }
-
-    fn exit_module(&mut self, _name: &str, container_type: &str) {
-        if !container_type.starts_with("Enum:") {
-            self.path.pop();
-        }
-    }
-
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let trainable =
-            self.path.first().is_some_and(|p| p == "classifier") || self.path.starts_with(&self.last_stage);
-        if trainable {
-            param
-        } else {
-            let (id, value, mapper) = param.consume();
-            Param::from_mapped_value(id, value.set_require_grad(false), mapper)
+        if !self.frozen.contains(&param.id) {
+            return param;
         }
+        let (id, value, mapper) = param.consume();
+        Param::from_mapped_value(id, value.set_require_grad(false), mapper)
     }
 }

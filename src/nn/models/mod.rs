@@ -1,0 +1,321 @@
+//! Whole networks: the `model:` section of a run config ([`ModelConfig`], a contract: manifests
+//! and `repro verify` fixtures use exactly these keys) and the [`Model`] it builds. A new
+//! architecture is one file here, its `Arch` names, and one arm in [`Model::new`].
+
+mod resnet_cifar;
+mod resnet_imagenet;
+
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+pub use resnet_cifar::{BasicBlock, CifarResNet};
+pub use resnet_imagenet::{BottleneckLayout, ImageNetResNet};
+
+use crate::nn::init::LinearInit;
+use crate::nn::layers::{
+    Act, ActConfig, Activation, Adaptive, AdaptiveConfig, Attention, AttentionConfig, AttentionKind,
+    Classifier, Gate, GateConfig, Head, HeadConfig, KeyStyle,
+};
+use crate::nn::ops::{AdaptiveKind, FusedBackend, LambdaGrad};
+use crate::nn::params::{Declarations, Declare};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    Resnet8,
+    Resnet20,
+    Resnet32,
+    Resnet44,
+    Resnet56,
+    Resnet110,
+    Resnet50,
+    Resnet101,
+    Resnet152,
+    #[serde(rename = "resnext50_32x4d")]
+    Resnext50_32x4d,
+}
+
+/// Whether each APA/AGLU module learns one (κ, λ) pair or one per channel (paper Table 13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamSharing {
+    Shared,
+    Channel,
+}
+
+/// Uniform initialisation ranges `[low, high]` for the learnable κ and λ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InitConfig {
+    pub aglu_kappa: [f64; 2],
+    pub aglu_lambda: [f64; 2],
+    pub apa_kappa: [f64; 2],
+    pub apa_lambda: [f64; 2],
+}
+
+impl Default for InitConfig {
+    fn default() -> Self {
+        Self {
+            aglu_kappa: [0.8, 1.2],
+            aglu_lambda: [0.0, 1.0],
+            apa_kappa: [-1.0, 0.0],
+            apa_lambda: [0.0, 1.0],
+        }
+    }
+}
+
+/// The `model:` section of a run config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    pub num_classes: usize,
+    pub activation: Activation,
+    pub attention: AttentionKind,
+    pub gate: Gate,
+    /// APA*: LayerNorm on the pooled vector before the attention MLP.
+    pub attention_layernorm: bool,
+    /// APA*: dropout after the attention MLP (0.1 in the paper).
+    pub attention_dropout: f64,
+    /// SE/CBAM MLP reduction ratio (4 for the CIFAR models, 16 for the ImageNet family).
+    pub reduction: usize,
+    pub classifier: Classifier,
+    pub cosine_scale: f64,
+    pub params: ParamSharing,
+    pub init: InitConfig,
+    pub lambda_grad: LambdaGrad,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            arch: Arch::Resnet32,
+            num_classes: 100,
+            activation: Activation::Relu,
+            attention: AttentionKind::None,
+            gate: Gate::Sigmoid,
+            attention_layernorm: false,
+            attention_dropout: 0.0,
+            reduction: 16,
+            classifier: Classifier::Linear,
+            cosine_scale: 16.0,
+            params: ParamSharing::Shared,
+            init: InitConfig::default(),
+            lambda_grad: LambdaGrad::Exact,
+        }
+    }
+}
+
+/// The reference implementation an architecture follows: its initialisation and key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `resnet_cifar.py`.
+    Cifar,
+    /// `resnet_pytorch.py` (torchvision's layout) with `cbam.py`.
+    ImageNet,
+}
+
+/// What an `arch` builds: the registry of architectures.
+#[derive(Debug, Clone, Copy)]
+enum ArchLayout {
+    /// A CIFAR ResNet with this many residual blocks per stage (depth = 6·blocks + 2).
+    Cifar(usize),
+    ImageNet(BottleneckLayout),
+}
+
+impl Arch {
+    fn layout(self) -> ArchLayout {
+        let bottleneck = |blocks, groups, width_per_group| {
+            ArchLayout::ImageNet(BottleneckLayout {
+                blocks,
+                groups,
+                width_per_group,
+            })
+        };
+        match self {
+            Arch::Resnet8 => ArchLayout::Cifar(1),
+            Arch::Resnet20 => ArchLayout::Cifar(3),
+            Arch::Resnet32 => ArchLayout::Cifar(5),
+            Arch::Resnet44 => ArchLayout::Cifar(7),
+            Arch::Resnet56 => ArchLayout::Cifar(9),
+            Arch::Resnet110 => ArchLayout::Cifar(18),
+            Arch::Resnet50 => bottleneck([3, 4, 6, 3], 1, 64),
+            Arch::Resnet101 => bottleneck([3, 4, 23, 3], 1, 64),
+            Arch::Resnet152 => bottleneck([3, 8, 36, 3], 1, 64),
+            Arch::Resnext50_32x4d => bottleneck([3, 4, 6, 3], 32, 4),
+        }
+    }
+
+    pub fn family(self) -> Family {
+        match self.layout() {
+            ArchLayout::Cifar(_) => Family::Cifar,
+            ArchLayout::ImageNet(_) => Family::ImageNet,
+        }
+    }
+}
+
+/// The configs of the building blocks, as a `model:` section asks for them.
+impl ModelConfig {
+    fn adaptive(&self, kind: AdaptiveKind, channels: usize) -> AdaptiveConfig {
+        let init = &self.init;
+        let (kappa_init, lambda_init) = match kind {
+            AdaptiveKind::Aglu => (init.aglu_kappa, init.aglu_lambda),
+            AdaptiveKind::Apa => (init.apa_kappa, init.apa_lambda),
+        };
+        AdaptiveConfig {
+            kind,
+            size: match self.params {
+                ParamSharing::Shared => 1,
+                ParamSharing::Channel => channels,
+            },
+            kappa_init,
+            lambda_init,
+            lambda_grad: self.lambda_grad,
+        }
+    }
+
+    /// The backbone activation over `channels` channels.
+    pub fn act(&self, channels: usize) -> ActConfig {
+        ActConfig {
+            kind: self.activation,
+            aglu: self.adaptive(AdaptiveKind::Aglu, channels),
+        }
+    }
+
+    fn gate_over(&self, channels: usize) -> GateConfig {
+        GateConfig {
+            kind: self.gate,
+            apa: self.adaptive(AdaptiveKind::Apa, channels),
+        }
+    }
+
+    fn linear_init(&self) -> LinearInit {
+        match self.arch.family() {
+            Family::Cifar => LinearInit::KaimingNormal,
+            Family::ImageNet => LinearInit::TorchDefault,
+        }
+    }
+
+    /// The attention block over `channels` channels.
+    pub fn attention(&self, channels: usize) -> AttentionConfig {
+        AttentionConfig {
+            kind: self.attention,
+            channels,
+            reduction: self.reduction,
+            layernorm: self.attention_layernorm,
+            dropout: self.attention_dropout,
+            gate: self.gate_over(channels),
+            spatial_gate: self.gate_over(1),
+            mlp_init: self.linear_init(),
+            keys: match self.arch.family() {
+                Family::Cifar => KeyStyle::Cifar,
+                Family::ImageNet => KeyStyle::ImageNet,
+            },
+        }
+    }
+
+    /// The classifier on `features` pooled features.
+    pub fn head(&self, features: usize) -> HeadConfig {
+        HeadConfig {
+            kind: self.classifier,
+            features,
+            classes: self.num_classes,
+            cosine_scale: self.cosine_scale,
+            init: self.linear_init(),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub enum Model<B: Backend> {
+    Cifar(CifarResNet<B>),
+    ImageNet(ImageNetResNet<B>),
+}
+
+impl<B: FusedBackend> Model<B> {
+    /// A freshly initialised network; the same `seed` gives the same weights on every backend.
+    pub fn seeded(config: &ModelConfig, seed: u64, device: &B::Device) -> Self {
+        crate::nn::rng::seed(seed);
+        Self::new(config, device)
+    }
+
+    /// A network initialised from this thread's generator as it stands (see [`super::rng`]).
+    pub fn new(config: &ModelConfig, device: &B::Device) -> Self {
+        match config.arch.layout() {
+            ArchLayout::Cifar(blocks) => Model::Cifar(CifarResNet::new(config, blocks, device)),
+            ArchLayout::ImageNet(layout) => Model::ImageNet(ImageNetResNet::new(config, layout, device)),
+        }
+    }
+
+    /// Class logits `[N, classes]` for images `[N, 3, H, W]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.head().forward(self.features(x))
+    }
+
+    /// Penultimate (pooled) features.
+    pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.features_traced(x, &mut |_| {})
+    }
+
+    /// Features, handing each attention map to `trace` in network order.
+    pub fn features_traced(&self, x: Tensor<B, 4>, trace: &mut dyn FnMut(Tensor<B, 4>)) -> Tensor<B, 2> {
+        match self {
+            Model::Cifar(m) => m.features(x, trace),
+            Model::ImageNet(m) => m.features(x, trace),
+        }
+    }
+
+    pub fn head(&self) -> &Head<B> {
+        match self {
+            Model::Cifar(m) => m.head(),
+            Model::ImageNet(m) => m.head(),
+        }
+    }
+
+    pub fn activations(&self) -> Vec<(String, &Act<B>)> {
+        match self {
+            Model::Cifar(m) => m.activations(),
+            Model::ImageNet(m) => m.activations(),
+        }
+    }
+
+    pub fn attentions(&self) -> Vec<(String, &Attention<B>)> {
+        match self {
+            Model::Cifar(m) => m.attentions(),
+            Model::ImageNet(m) => m.attentions(),
+        }
+    }
+
+    /// Every APA/AGLU module, named by layer: backbone AGLUs, then APA attention gates (paper
+    /// Figure 6).
+    pub fn adaptive_modules(&self) -> Vec<(String, &Adaptive<B>)> {
+        let acts = self
+            .activations()
+            .into_iter()
+            .filter_map(|(name, act)| Some((name, act.adaptive()?)));
+        let gates = self.attentions().into_iter().flat_map(|(name, attention)| {
+            let gates: Vec<_> = attention.gates().filter_map(|g| g.adaptive()).collect();
+            let single = gates.len() == 1;
+            gates.into_iter().enumerate().map(move |(i, g)| {
+                let label = if single {
+                    format!("{name}.gate")
+                } else {
+                    format!("{name}.gate{i}")
+                };
+                (label, g)
+            })
+        });
+        acts.chain(gates).collect()
+    }
+}
+
+impl<B: Backend> Declare for Model<B> {
+    fn declare(&self, d: &mut Declarations) {
+        match self {
+            Model::Cifar(m) => m.declare(d),
+            Model::ImageNet(m) => m.declare(d),
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! The paper's figures from stored runs, as PNG and SVG (plotters): learned κ and λ per layer
+//! (Figure 6), reliability diagrams (Figure 8), attention entropy and variance for frequent and
+//! rare batches per layer (Figures 2, 5), and one class's logits with fitted Gumbel and
+//! Logistic densities and their KS distances (Figure 1).
+//!
+//! One representative run per table point (its lowest finished seed) is drawn; a figure whose
+//! data no run has is skipped with a note saying so.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+mod attention;
+mod kappa_lambda;
+mod ks;
+mod reliability;
+
+pub use attention::AttentionFigure;
+pub use kappa_lambda::KappaLambda;
+pub use ks::KsFigure;
+pub use reliability::Reliability;
+
+use super::RenderError;
+use crate::config::LoadedManifest;
+use crate::result::{ClassLogitFit, LearnedParam, RunStatus};
+use crate::store::{MemberRun, Store};
+
+const SIZE: (u32, u32) = (960, 420);
+const FONT: &str = "sans-serif";
+
+/// What `render_figures` made and what it could not.
+#[derive(Debug, Default)]
+pub struct FigureReport {
+    pub written: Vec<PathBuf>,
+    /// One line per figure not drawn, saying why.
+    pub skipped: Vec<String>,
+}
+
+/// Learned κ and λ of one run, per activation module in network order (per-channel values
+/// averaged per module).
+#[derive(Debug, Clone, Default)]
+pub struct LearnedCurves {
+    pub modules: Vec<String>,
+    pub kappa: Vec<Option<f64>>,
+    pub lambda: Vec<Option<f64>>,
+}
+
+impl LearnedCurves {
+    pub fn from_params(params: &[LearnedParam]) -> Self {
+        // Keyed by natural order of the module name; per parameter name a (sum, count).
+        type Sums = BTreeMap<String, (f64, usize)>;
+        let mut acc: BTreeMap<Vec<Chunk>, (String, Sums)> = BTreeMap::new();
+        for p in params {
+            let base = p.name.split('.').next().unwrap_or(&p.name).to_string();
+            let entry = acc
+                .entry(natural_key(&p.module))
+                .or_insert_with(|| (p.module.clone(), BTreeMap::new()));
+            let slot = entry.1.entry(base).or_insert((0.0, 0));
+            slot.0 += p.value;
+            slot.1 += 1;
+        }
+        let mut out = LearnedCurves::default();
+        for (_, (module, names)) in acc {
+            let mean = |n: &str| names.get(n).map(|(s, c)| s / *c as f64);
+            out.modules.push(module);
+            out.kappa.push(mean("kappa"));
+            out.lambda.push(mean("lambda"));
+        }
+        out
+    }
+
+    /// One set of curves per kind of module (`gate`, `act`: the last name component without
+    /// its number), since attention gates and backbone activations learn different values.
+    pub fn by_kind(params: &[LearnedParam]) -> Vec<(String, LearnedCurves)> {
+        let mut kinds: BTreeMap<String, Vec<LearnedParam>> = BTreeMap::new();
+        for p in params {
+            let last = p.module.rsplit('.').next().unwrap_or(&p.module);
+            let kind = last.trim_end_matches(|c: char| c.is_ascii_digit());
+            kinds.entry(kind.to_string()).or_default().push(p.clone());
+        }
+        kinds
+            .into_iter()
+            .map(|(kind, ps)| (kind, LearnedCurves::from_params(&ps)))
+            .filter(|(_, c)| !c.is_empty())
+            .collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.kappa.iter().chain(&self.lambda).all(Option::is_none)
+    }
+}
+
+/// `layer10` after `layer2`: digits compare as numbers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Chunk {
+    Num(u64),
+    Text(String),
+}
+
+fn natural_key(s: &str) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        let digit = c.is_ascii_digit();
+        let end = rest
+            .find(|ch: char| ch.is_ascii_digit() != digit)
+            .unwrap_or(rest.len());
+        let (part, tail) = rest.split_at(end);
+        out.push(match part.parse() {
+            Ok(n) if digit => Chunk::Num(n),
+            _ => Chunk::Text(part.to_string()),
+        });
+        rest = tail;
+    }
+    out
+}
+
+/// One representative run per table point: the lowest finished seed of each label set at
+/// `stage`, in the store's (plan) order.
+pub fn representatives<'a>(runs: &'a [MemberRun], stage: &str) -> Vec<(String, &'a MemberRun)> {
+    let mut chosen: Vec<(String, &MemberRun)> = Vec::new();
+    for run in runs
+        .iter()
+        .filter(|r| r.stage == stage && r.status == RunStatus::Done)
+    {
+        let label = run.labels.values().cloned().collect::<Vec<_>>().join(" / ");
+        match chosen.iter_mut().find(|(l, _)| *l == label) {
+            Some(slot) if run.seed < slot.1.seed => slot.1 = run,
+            Some(_) => {}
+            None => chosen.push((label, run)),
+        }
+    }
+    chosen
+}
+
+/// Draws every figure the manifest's runs have data for into `out_dir`.
+pub fn render_figures(
+    store: &Store,
+    m: &LoadedManifest,
+    profile: &str,
+    out_dir: &Path,
+) -> Result<FigureReport, RenderError> {
+    let runs = store.manifest_runs(&m.manifest.id, profile)?;
+    let stage = super::table::table_stage(m);
+    let reps = representatives(&runs, &stage);
+    let mut report = FigureReport::default();
+    if reps.is_empty() {
+        report
+            .skipped
+            .push(format!("{}: no finished runs at stage `{stage}`", m.manifest.id));
+        return Ok(report);
+    }
+    std::fs::create_dir_all(out_dir).map_err(|source| RenderError::Io {
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
+    let mut learned = Vec::new();
+    for (label, run) in &reps {
+        let result = store.result(&run.run_id)?;
+        for (kind, curves) in LearnedCurves::by_kind(&result.learned) {
+            learned.push((format!("{label}: {kind}"), curves));
+        }
+        let slug = slug(label);
+        if result.reliability.iter().any(|b| b.count > 0) {
+            report.written.extend(save(
+                &Reliability {
+                    title: format!("Reliability: {label}"),
+                    bins: &result.reliability,
+                    ece: result.metric("test", "ece"),
+                },
+                &out_dir.join(format!("reliability-{slug}")),
+            )?);
+        } else {
+            report.skipped.push(format!("{label}: no reliability bins"));
+        }
+        let analyses = &result.analyses;
+        if analyses.attention.is_empty() {
+            report
+                .skipped
+                .push(format!("{label}: no attention analysis (Figures 2, 5)"));
+        } else {
+            report.written.extend(save(
+                &AttentionFigure {
+                    title: label.clone(),
+                    layers: &analyses.attention,
+                },
+                &out_dir.join(format!("attention-{slug}")),
+            )?);
+        }
+        let with_samples: Vec<&ClassLogitFit> =
+            analyses.ks.iter().filter(|ks| !ks.logits.is_empty()).collect();
+        if with_samples.is_empty() {
+            report
+                .skipped
+                .push(format!("{label}: no logit-distribution analysis (Figure 1)"));
+        }
+        for ks in with_samples {
+            let class = ks.class;
+            report.written.extend(save(
+                &KsFigure {
+                    title: format!("{label}: logits of class {class}"),
+                    ks,
+                },
+                &out_dir.join(format!("ks-{slug}-class{class}")),
+            )?);
+        }
+    }
+    if learned.is_empty() {
+        report
+            .skipped
+            .push("no run has learned κ/λ (Figure 6 needs AGLU or APA)".into());
+    } else {
+        report.written.extend(save(
+            &KappaLambda { runs: &learned },
+            &out_dir.join("kappa-lambda"),
+        )?);
+    }
+    Ok(report)
+}
+
+/// A file-name-safe form of a row label.
+fn slug(label: &str) -> String {
+    let s: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "run".into()
+    } else {
+        s
+    }
+}
+
+type DrawResult = Result<(), String>;
+
+/// A figure that can draw itself on any plotters backend.
+pub trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult;
+}
+
+fn fail<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Plotters needs a font for any text; the bundled DejaVu Sans makes figures independent of
+/// the machine's fonts.
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bundled font is valid; a failure would only mean figures without text.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+/// Writes `<stem>.svg` and `<stem>.png`.
+pub fn save(figure: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>, RenderError> {
+    register_font();
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |message: String| RenderError::Figure { path, message }
+    };
+    let svg_path = stem.with_extension("svg");
+    let png_path = stem.with_extension("png");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        figure.draw(&root).map_err(err(&svg_path))?;
+        root.present().map_err(fail).map_err(err(&svg_path))?;
+    }
+    std::fs::write(&svg_path, svg).map_err(|source| RenderError::Io {
+        path: svg_path.clone(),
+        source,
+    })?;
+    let mut pixels = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        figure.draw(&root).map_err(err(&png_path))?;
+        root.present().map_err(fail).map_err(err(&png_path))?;
+    }
+    image::save_buffer(&png_path, &pixels, SIZE.0, SIZE.1, image::ExtendedColorType::Rgb8)
+        .map_err(fail)
+        .map_err(err(&png_path))?;
+    Ok(vec![png_path, svg_path])
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().into()
+}
+
+/// Padded range of values, never empty.
+fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-3);
+    (lo - pad)..(hi + pad)
+}
+
+/// Lines with markers over layer index, one per series, with a legend.
+fn layer_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> DrawResult {
+    let n = series
+        .iter()
+        .flat_map(|(_, p)| p)
+        .map(|p| p.0)
+        .fold(1.0, f64::max);
+    let y = range(series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)));
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, font(18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.5..n + 0.5, y)
+        .map_err(fail)?;
+    // Layers are whole numbers: label those ticks only.
+    let whole = |x: &f64| match x.fract() == 0.0 {
+        true => format!("{x:.0}"),
+        false => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .x_labels(n as usize + 1)
+        .x_label_formatter(&whole)
+        .x_desc("layer")
+        .y_desc(y_desc)
+        .label_style(font(12))
+        .axis_desc_style(font(14))
+        .draw()
+        .map_err(fail)?;
+    for (i, (label, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+            .map_err(fail)?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .map_err(fail)?;
+    }
+    chart
+        .configure_series_labels()
+        .label_font(font(12))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(fail)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_and_channel_means() {
+        let p = |m: &str, n: &str, v: f64| LearnedParam {
+            module: m.into(),
+            name: n.into(),
+            value: v,
+        };
+        let c = LearnedCurves::from_params(&[
+            p("layer10.act", "kappa", 3.0),
+            p("layer2.act", "kappa.0", 1.0),
+            p("layer2.act", "kappa.1", 2.0),
+            p("layer2.act", "lambda", 0.5),
+        ]);
+        assert_eq!(c.modules, ["layer2.act", "layer10.act"]);
+        assert_eq!(c.kappa, [Some(1.5), Some(3.0)]);
+        assert_eq!(c.lambda, [Some(0.5), None]);
+        let kinds = LearnedCurves::by_kind(&[
+            p("layer1.0.attention.gate", "kappa", -0.1),
+            p("layer1.0.act1", "kappa", 1.0),
+            p("layer1.0.act2", "kappa", 1.1),
+        ]);
+        let names: Vec<&str> = kinds.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["act", "gate"]);
+        assert_eq!(kinds[0].1.kappa, [Some(1.0), Some(1.1)]);
+    }
+}

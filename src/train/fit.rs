@@ -1,0 +1,414 @@
+//! One run: a resolved [`RunConfig`] in, a [`RunResult`] out. Knows nothing of manifests or
+//! the results store; the executor calls it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::ElementConversion;
+use burn::tensor::{Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::checkpoint::{self, CheckpointError};
+use super::evaluate::evaluate_model;
+use super::loss::{Loss, Targets};
+use super::schedule::LrSchedule;
+use super::sgd::Sgd;
+use super::stage::load_parent;
+use crate::backend::{DeviceError, DeviceSpec};
+use crate::config::eval::ReportEpoch;
+use crate::config::run::InvalidRun;
+use crate::config::train::FromParent;
+use crate::config::RunConfig;
+use crate::data::{load_dataset, Batch, DataError, Dataset, Loader};
+use crate::eval::report::EvalReport;
+use crate::nn::{FusedBackend, Model};
+use crate::result::{Analyses, EpochMetrics, LearnedParam, RunResult};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("invalid run config: {0}")]
+    Config(#[from] InvalidRun),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("cannot write in the run folder {path}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The cancellation flag was seen; the run resumes from its last checkpoint later.
+    #[error("interrupted after {epochs_done} epochs (resumable from the last checkpoint)")]
+    Interrupted { epochs_done: usize },
+    /// The run cannot start as configured (a parent without a checkpoint, an unusable device).
+    #[error("{0}")]
+    Failed(String),
+    #[error("recording metrics: {0}")]
+    Sink(String),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+}
+
+impl crate::exit::ExitStatus for TrainError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            TrainError::Config(_)
+            | TrainError::Data(_)
+            | TrainError::Checkpoint(_)
+            | TrainError::Device(_) => crate::exit::INPUT,
+            TrainError::Interrupted { .. } => crate::exit::INTERRUPTED,
+            TrainError::Io { .. } | TrainError::Failed(_) | TrainError::Sink(_) => crate::exit::FAILURE,
+        }
+    }
+}
+
+/// Called with each finished epoch's metrics (the executor records them as they come).
+pub type EpochCallback<'a> = &'a (dyn Fn(&EpochMetrics) + Sync);
+
+/// Where a run keeps its files, and how it reports progress.
+#[derive(Clone, Default)]
+pub struct TrainContext<'a> {
+    /// Folder for checkpoints; `None` trains without checkpoints.
+    pub out_dir: Option<PathBuf>,
+    /// Continue from `out_dir`'s checkpoint when there is one.
+    pub resume: bool,
+    /// Draw a progress bar (only on a terminal).
+    pub progress: bool,
+    /// Set from another thread (Ctrl-C) to stop after the current batch.
+    pub cancel: Option<Arc<AtomicBool>>,
+    pub on_epoch: Option<EpochCallback<'a>>,
+    /// The parent stage's checkpoint, for `train.from_parent`.
+    pub parent_checkpoint: Option<PathBuf>,
+}
+
+/// Trains and evaluates one run on `device`: the one place a training command picks its backend.
+pub fn fit_on(device: DeviceSpec, run: &RunConfig, ctx: &TrainContext<'_>) -> Result<RunResult, TrainError> {
+    crate::with_backend!(device.check_available()?, |B, device| {
+        fit::<burn::backend::Autodiff<B>>(run, ctx, &device)
+    })
+}
+
+/// Trains and evaluates one run on backend `B` (with autodiff).
+pub fn fit<B>(run: &RunConfig, ctx: &TrainContext<'_>, device: &B::Device) -> Result<RunResult, TrainError>
+where
+    B: AutodiffBackend + FusedBackend,
+    B::InnerBackend: FusedBackend,
+{
+    let (mut session, mut model) = Session::<B>::start(run, ctx, device)?;
+    let bar = progress_bar(
+        ctx.progress,
+        (run.train.epochs * session.steps) as u64,
+        (session.first_epoch * session.steps) as u64,
+    );
+    let mut epochs = Vec::new();
+    let mut best: Option<(f64, usize, EvalReport)> = None;
+    for epoch in session.first_epoch..run.train.epochs {
+        let (trained, outcome) = session.train_epoch(model, epoch, &bar)?;
+        model = trained;
+        let (loss, seen, seconds) = match outcome {
+            Epoch::Trained {
+                loss,
+                images,
+                seconds,
+            } => (loss, images, seconds),
+            Epoch::Diverged(reason) => {
+                bar.finish_and_clear();
+                return Ok(RunResult {
+                    diverged: Some(reason),
+                    epochs,
+                    ..RunResult::default()
+                });
+            }
+        };
+        let done = epoch + 1;
+        let evaluate_now = run.eval.eval_every > 0 && done.is_multiple_of(run.eval.eval_every);
+        let test_top1 = if evaluate_now {
+            let (report, _) = session.evaluate(&model)?;
+            let top1 = report.top1;
+            if best.as_ref().is_none_or(|(b, _, _)| top1 > *b) {
+                best = Some((top1, done, report));
+            }
+            Some(top1)
+        } else {
+            None
+        };
+        let metrics = EpochMetrics {
+            epoch: done,
+            loss,
+            lr: Some(session.schedule.lr(epoch, 0, session.steps)),
+            images_per_s: Some(seen as f64 / seconds.max(1e-9)),
+            test_top1,
+        };
+        session.checkpoint(&model, done)?;
+        if let Some(callback) = &ctx.on_epoch {
+            callback(&metrics);
+        }
+        epochs.push(metrics);
+    }
+    bar.finish_and_clear();
+    session.finish(&model, best, epochs)
+}
+
+/// How an epoch of training ended.
+enum Epoch {
+    Trained {
+        loss: f64,
+        images: usize,
+        seconds: f64,
+    },
+    /// The loss stopped being finite, for this reason.
+    Diverged(String),
+}
+
+/// One run in progress: its data, optimiser and where it resumes (the model is passed along,
+/// so that each optimiser step consumes the weights it replaces).
+struct Session<'a, B: AutodiffBackend> {
+    run: &'a RunConfig,
+    ctx: &'a TrainContext<'a>,
+    device: &'a B::Device,
+    dataset: Arc<Dataset>,
+    loader: Loader,
+    sgd: Sgd<B::InnerBackend>,
+    schedule: LrSchedule,
+    loss: Loss,
+    steps: usize,
+    first_epoch: usize,
+}
+
+impl<'a, B> Session<'a, B>
+where
+    B: AutodiffBackend + FusedBackend,
+    B::InnerBackend: FusedBackend,
+{
+    /// Data, a seeded model (from the parent stage's checkpoint when the run has one), and the
+    /// run's own last checkpoint when resuming.
+    fn start(
+        run: &'a RunConfig,
+        ctx: &'a TrainContext<'a>,
+        device: &'a B::Device,
+    ) -> Result<(Self, Model<B>), TrainError> {
+        run.validate()?;
+        let dataset = Arc::new(load_dataset(&run.data)?);
+        let loader = Loader::new(
+            dataset.clone(),
+            &run.data,
+            run.train.batch_size,
+            run.train.epochs,
+            run.seed,
+        )?;
+        let mut model = Model::<B>::seeded(&run.model, run.seed, device);
+        if run.train.from_parent != FromParent::None {
+            let parent = ctx.parent_checkpoint.as_deref().ok_or_else(|| InvalidRun {
+                key: "train.from_parent".into(),
+                reason: "this stage needs a parent stage's checkpoint (declare it with `needs:`)".into(),
+            })?;
+            model = load_parent(model, run, parent, device).map_err(CheckpointError::from)?;
+        }
+        let mut sgd = Sgd::<B::InnerBackend>::new(&run.train);
+        let mut first_epoch = 0;
+        if let Some(dir) = &ctx.out_dir {
+            std::fs::create_dir_all(dir).map_err(|source| TrainError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let path = checkpoint::latest(dir);
+            if ctx.resume && path.is_file() {
+                let (restored, done) = checkpoint::load(&path, model, &mut sgd, run, device)?;
+                model = restored;
+                first_epoch = done;
+            }
+        }
+        let session = Self {
+            schedule: LrSchedule::new(run.train.lr, run.train.epochs, run.train.schedule.clone()),
+            loss: Loss::new(&run.train.loss, &dataset.class_counts),
+            steps: loader.steps_per_epoch(),
+            run,
+            ctx,
+            device,
+            dataset,
+            loader,
+            sgd,
+            first_epoch,
+        };
+        Ok((session, model))
+    }
+
+    /// One pass over the training set; hands back the updated model.
+    fn train_epoch(
+        &mut self,
+        mut model: Model<B>,
+        epoch: usize,
+        bar: &ProgressBar,
+    ) -> Result<(Model<B>, Epoch), TrainError> {
+        // Reseeding per epoch keeps dropout identical whether or not the run was resumed.
+        crate::nn::rng::seed(epoch_seed(self.run.seed, epoch));
+        let start = Instant::now();
+        let crt = self.run.train.from_parent == FromParent::Crt;
+        let (mut sum, mut seen) = (0.0, 0usize);
+        for (iter, batch) in self.loader.train_epoch(epoch).enumerate() {
+            if self
+                .ctx
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return Err(TrainError::Interrupted { epochs_done: epoch });
+            }
+            let batch = batch?;
+            let lr = self.schedule.lr(epoch, iter, self.steps);
+            let n = batch.labels.len();
+            let (x, targets) = to_tensors::<B>(batch, self.device);
+            let value = self.loss.forward(logits(&model, x, crt), targets, epoch);
+            let scalar = value.clone().into_scalar().elem::<f64>();
+            if !scalar.is_finite() {
+                let reason = format!("loss became {scalar} at epoch {} batch {iter}", epoch + 1);
+                return Ok((model, Epoch::Diverged(reason)));
+            }
+            let grads = GradientsParams::from_grads(value.backward(), &model);
+            model = self.sgd.step(lr, model, grads);
+            sum += scalar * n as f64;
+            seen += n;
+            bar.inc(1);
+            bar.set_message(format!(
+                "epoch {}/{} loss {:.4} lr {lr:.4}",
+                epoch + 1,
+                self.run.train.epochs,
+                sum / seen as f64
+            ));
+        }
+        let trained = Epoch::Trained {
+            loss: sum / seen.max(1) as f64,
+            images: seen,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        Ok((model, trained))
+    }
+
+    fn evaluate(&self, model: &Model<B>) -> Result<(EvalReport, Analyses), DataError> {
+        evaluate_model(&model.valid(), &self.loader, &self.dataset, self.run)
+    }
+
+    /// Saves a checkpoint after epoch `done` when `train.checkpoint_every` (or the end) says so.
+    fn checkpoint(&self, model: &Model<B>, done: usize) -> Result<(), TrainError> {
+        let Some(dir) = &self.ctx.out_dir else {
+            return Ok(());
+        };
+        let every = self.run.train.checkpoint_every;
+        if done == self.run.train.epochs || (every > 0 && done.is_multiple_of(every)) {
+            checkpoint::save(&checkpoint::latest(dir), model, &self.sgd, self.run, done)?;
+        }
+        Ok(())
+    }
+
+    /// The final evaluation (or the best one, `eval.report: best`), analyses and learned κ/λ.
+    fn finish(
+        &self,
+        model: &Model<B>,
+        best: Option<(f64, usize, EvalReport)>,
+        epochs: Vec<EpochMetrics>,
+    ) -> Result<RunResult, TrainError> {
+        let (final_report, analyses) = self.evaluate(model)?;
+        let (reported_epoch, test) = match (self.run.eval.report, best) {
+            (ReportEpoch::Best, Some((_, epoch, report))) => (epoch, report),
+            _ => (self.run.train.epochs, final_report),
+        };
+        let mut result = RunResult {
+            reported_epoch: Some(reported_epoch),
+            epochs,
+            learned: learned_params(model),
+            ..RunResult::default()
+        };
+        test.record(&mut result);
+        if let Some(nc1) = analyses.nc1 {
+            result.set_metric("test", "nc1", nc1);
+        }
+        result.analyses = analyses;
+        Ok(result)
+    }
+}
+
+/// Every learned κ and λ, named by layer; per-channel values get their channel in the name.
+fn learned_params<B: FusedBackend>(model: &Model<B>) -> Vec<LearnedParam> {
+    model
+        .adaptive_modules()
+        .into_iter()
+        .flat_map(|(module, adaptive)| {
+            let (kappa, lambda) = adaptive.learned();
+            [("kappa", kappa), ("lambda", lambda)]
+                .into_iter()
+                .flat_map(move |(name, values)| {
+                    let per_channel = values.len() > 1;
+                    let module = module.clone();
+                    values
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(c, value)| LearnedParam {
+                            module: module.clone(),
+                            name: if per_channel {
+                                format!("{name}.{c}")
+                            } else {
+                                name.to_string()
+                            },
+                            value: f64::from(value),
+                        })
+                })
+        })
+        .collect()
+}
+
+/// The generator seed of one epoch (dropout masks): distinct for every (seed, epoch) pair of any
+/// realistic run, since the prime multiplier exceeds every epoch count.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    const EPOCHS_APART: u64 = 1_000_003;
+    seed.wrapping_mul(EPOCHS_APART).wrapping_add(epoch as u64)
+}
+
+/// Training-mode logits. Under cRT the backbone runs in eval mode outside autodiff (frozen
+/// weights and BatchNorm statistics, no backward through it) and only the head is tracked.
+fn logits<B>(model: &Model<B>, x: Tensor<B, 4>, crt: bool) -> Tensor<B, 2>
+where
+    B: AutodiffBackend + FusedBackend,
+    B::InnerBackend: FusedBackend,
+{
+    if crt {
+        let features = model.valid().features(x.inner());
+        model.head().forward(Tensor::from_inner(features))
+    } else {
+        model.forward(x)
+    }
+}
+
+fn to_tensors<B: Backend>(batch: Batch, device: &B::Device) -> (Tensor<B, 4>, Targets<B>) {
+    let n = batch.labels.len();
+    let x = Tensor::from_data(TensorData::new(batch.images, batch.shape), device);
+    let targets = match batch.soft_targets {
+        Some(soft) => {
+            let classes = soft.len() / n.max(1);
+            Targets::Soft(Tensor::from_data(TensorData::new(soft, [n, classes]), device))
+        }
+        None => {
+            let labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
+            Targets::Hard(Tensor::<B, 1, Int>::from_data(
+                TensorData::new(labels, [n]),
+                device,
+            ))
+        }
+    };
+    (x, targets)
+}
+
+fn progress_bar(enabled: bool, total: u64, position: u64) -> ProgressBar {
+    let target = if enabled {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    bar.set_position(position);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,151 @@
+//! Helpers shared by the tests: scratch folders and writers for the official CIFAR file formats.
+
+use std::path::Path;
+
+pub use tempfile::TempDir;
+
+/// A fresh folder under the system temp dir, removed on drop (set REPRO_KEEP_TEST_DIRS=1 to
+/// keep it, e.g. to look at rendered figures).
+pub fn scratch() -> TempDir {
+    let mut dir = tempfile::Builder::new()
+        .prefix("repro-test-")
+        .tempdir()
+        .expect("create a temp dir");
+    if std::env::var_os("REPRO_KEEP_TEST_DIRS").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("keeping {}", dir.path().display());
+    }
+    dir
+}
+
+/// Planar (CHW) pixels of a fabricated image whose first three red bytes encode `index`, so a
+/// test can tell which source image ended up where.
+pub fn planar_pixels(index: usize) -> Vec<u8> {
+    let mut px: Vec<u8> = (0..3072).map(|j| ((index * 31 + j * 7) % 251) as u8).collect();
+    px[0] = (index >> 16) as u8;
+    px[1] = (index >> 8) as u8;
+    px[2] = index as u8;
+    px
+}
+
+/// Index encoded by `planar_pixels`, read back from an HWC image (red of pixels 0, 1, 2).
+pub fn decode_index(hwc: &[u8]) -> usize {
+    (usize::from(hwc[0]) << 16) | (usize::from(hwc[3]) << 8) | usize::from(hwc[6])
+}
+
+/// A CIFAR binary batch: per record the label byte(s) then 3072 planar pixels.
+pub fn write_cifar_binary(path: &Path, labels: &[usize], first_index: usize, cifar100: bool) {
+    let mut out = Vec::with_capacity(labels.len() * 3074);
+    for (k, &l) in labels.iter().enumerate() {
+        if cifar100 {
+            out.push((l / 5) as u8);
+        }
+        out.push(l as u8);
+        out.extend(planar_pixels(first_index + k));
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+fn short_binstring(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'U');
+    out.push(s.len() as u8);
+    out.extend_from_slice(s);
+}
+
+/// A CIFAR python batch as Python 2's cPickle writes it (protocol 2, byte-string keys, numpy
+/// array via `numpy.core.multiarray._reconstruct`).
+pub fn write_cifar_pickle(path: &Path, label_key: &str, labels: &[usize], first_index: usize) {
+    let n = labels.len();
+    let mut o = vec![0x80, 2, b'}', b'q', 1, b'('];
+    short_binstring(&mut o, label_key.as_bytes());
+    o.extend([b']', b'q', 2]);
+    for chunk in labels.chunks(1000) {
+        o.push(b'(');
+        for &l in chunk {
+            o.extend([b'K', l as u8]);
+        }
+        o.push(b'e');
+    }
+    short_binstring(&mut o, b"data");
+    o.extend(b"cnumpy.core.multiarray\n_reconstruct\nq\x03cnumpy\nndarray\nq\x04K\x00\x85");
+    short_binstring(&mut o, b"b");
+    o.extend([0x87, b'R', b'q', 5, b'(', b'K', 1, b'M']);
+    o.extend((n as u16).to_le_bytes());
+    o.extend([b'M', 0x00, 0x0c, 0x86]);
+    o.extend(b"cnumpy\ndtype\nq\x06");
+    short_binstring(&mut o, b"u1");
+    o.extend([b'K', 0, b'K', 1, 0x87, b'R', b'q', 7, b'(', b'K', 3]);
+    short_binstring(&mut o, b"|");
+    o.extend([
+        b'N', b'N', b'N', b'J', 0xff, 0xff, 0xff, 0xff, b'J', 0xff, 0xff, 0xff, 0xff, b'K', 0, b't', b'b',
+        0x89,
+    ]);
+    let mut data = Vec::with_capacity(n * 3072);
+    for k in 0..n {
+        data.extend(planar_pixels(first_index + k));
+    }
+    o.push(b'T');
+    o.extend((data.len() as u32).to_le_bytes());
+    o.extend(data);
+    o.extend([b't', b'b', b'q', 8, b'u', b'.']);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, o).unwrap();
+}
+
+/// Labels of a fabricated training set: every class `per_class` times, in a scrambled but
+/// deterministic order (so within-class positions differ from global positions).
+pub fn scrambled_labels(classes: usize, per_class: usize) -> Vec<usize> {
+    let n = classes * per_class;
+    // Multiplying by a unit modulo n permutes 0..n.
+    let step = (1..n).rev().find(|s| gcd(*s, n) == 1 && *s > n / 3).unwrap_or(1);
+    (0..n).map(|i| (i * step % n) % classes).collect()
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// A working folder with an `experiments/` tree, in which the `repro` binary runs as a user
+/// would run it (no inherited `REPRO_*` settings, no standard input).
+pub struct Sandbox {
+    dir: TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        let dir = scratch();
+        std::fs::create_dir_all(dir.path().join("experiments/sweeps")).expect("create experiments/");
+        Sandbox { dir }
+    }
+}
+
+impl Sandbox {
+    pub fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `experiments/<file>`.
+    pub fn manifest(&self, file: &str, yaml: &str) {
+        std::fs::write(self.path("experiments").join(file), yaml).expect("write manifest");
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_repro"));
+        c.current_dir(self.dir.path())
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REPRO_")) {
+            c.env_remove(k);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().expect("run repro")
+    }
+}

@@ -1,0 +1,114 @@
+//! `repro render` and the table at the end of `repro run`, through the binary with the fake
+//! trainer (`fake:` in the run config).
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::Sandbox;
+
+/// A sandbox with a fake two-activation table `t` and an unsupported table `u`.
+fn sandbox() -> Sandbox {
+    let sb = Sandbox::default();
+    sb.manifest(
+        "t.yaml",
+        "id: t\ntitle: Fake table\nbase: { model: { arch: resnet8 }, fake: { epochs: 1 } }\n\
+         axes:\n  act: { key: model.activation, values: [relu, aglu] }\nseeds: [0, 1]\n\
+         table: { rows: act, columns: [{ metric: top1, label: Avg }, { metric: top5 }],\n\
+         \x20        reported: { relu: [57.4, 80.0], aglu: [57.9] }, reported_rows: { LDAM: [55.0] } }\n",
+    );
+    sb.manifest(
+        "u.yaml",
+        "id: u\ntitle: Not here\nunsupported: needs ImageNet-LT\n\
+         axes:\n  act: { key: model.activation, values: [relu, aglu] }\n\
+         table: { rows: act, columns: [{ metric: top1 }], reported: { relu: [57.4], aglu: [57.9] } }\n",
+    );
+    sb
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn is_file(p: &Path) -> bool {
+    p.is_file() && std::fs::metadata(p).map(|m| m.len() > 0).unwrap_or(false)
+}
+
+#[test]
+fn run_ends_by_printing_the_table_and_render_writes_every_format() {
+    let sb = sandbox();
+    let out = sb.run(&["run", "t"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("### Fake table"), "{stdout}");
+    assert!(
+        stdout.contains("| act | Avg | paper | Δ | top5 | paper | Δ |"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| LDAM (paper) | — | 55.0 |"), "{stdout}");
+    assert!(
+        stdout.contains("Profile paper; seeds 0, 1 (2 per cell)"),
+        "{stdout}"
+    );
+    for f in ["t.md", "t.compact.md", "t.tex", "t.compact.tex"] {
+        assert!(is_file(&sb.path(&format!("results/tables/{f}"))), "{f}");
+    }
+
+    std::fs::create_dir_all(sb.path("tpl")).unwrap();
+    std::fs::write(
+        sb.path("tpl/table.html.j2"),
+        "<h1>{{ table.title }}</h1>{% for r in table.rows %}<p>{{ r.label }}</p>{% endfor %}\n",
+    )
+    .unwrap();
+    let out = sb.run(&[
+        "render",
+        "--format",
+        "csv,json",
+        "--figures",
+        "--templates",
+        "tpl",
+        "--template",
+        "table.html.j2",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("t (paper): 4/4 cells complete"), "{stdout}");
+    let csv = std::fs::read_to_string(sb.path("results/tables/t.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 3, "{csv}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path("results/tables/t.json")).unwrap()).unwrap();
+    assert_eq!(json["rows"][0]["cells"][0]["seeds"]["done"], 2);
+    let html = std::fs::read_to_string(sb.path("results/tables/t.html")).unwrap();
+    assert_eq!(html, "<h1>Fake table</h1><p>relu</p><p>aglu</p>\n");
+    // Unsupported manifests render the paper's numbers without any run.
+    assert!(stdout.contains("u (paper): 0/2 cells complete"), "{stdout}");
+    let u: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path("results/tables/u.json")).unwrap()).unwrap();
+    assert_eq!(u["unsupported"], "needs ImageNet-LT");
+    assert_eq!(u["rows"][1]["cells"][0]["paper"], 57.9);
+    assert_eq!(u["rows"][1]["cells"][0]["text"]["status"], "not run");
+    assert!(stdout.contains("skipped: u: no finished runs"), "{stdout}");
+    // The fake trainer records a learned κ but writes no result.json.
+    assert!(is_file(&sb.path("results/figures/t/kappa-lambda.png")));
+    assert!(stdout.contains("skipped: relu: run"), "{stdout}");
+}
+
+#[test]
+fn render_reports_bad_input_with_status_2() {
+    let sb = sandbox();
+    let out = sb.run(&["render", "nosuch"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+
+    std::fs::create_dir_all(sb.path("tpl")).unwrap();
+    std::fs::write(
+        sb.path("tpl/table.md.j2"),
+        "line one\n{{ table.title | nosuchfilter }}\n",
+    )
+    .unwrap();
+    let out = sb.run(&["render", "t", "--templates", "tpl"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("tpl/table.md.j2, line 2"), "{stderr}");
+}

@@ -1,0 +1,208 @@
+//! The training engine end to end on the synthetic source: tiny models learn, AGLU + APA* train,
+//! a resumed run ends exactly where an uninterrupted one does, and bad configs are rejected.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use burn::backend::{Autodiff, Flex};
+use repro::config::RunConfig;
+use repro::result::EpochMetrics;
+use repro::train::{fit, TrainContext, TrainError};
+
+type B = Autodiff<Flex>;
+
+/// resnet8 on 10 synthetic classes of 16×16 images, a few hundred images, CPU-sized.
+fn tiny(model_extra: &str, epochs: usize) -> RunConfig {
+    let yaml = format!(
+        "seed: 3
+model: {{arch: resnet8, num_classes: 10, reduction: 4{model_extra}}}
+data: {{dataset: synthetic_lt, classes: 10, image_size: 16, imbalance: 10, train_per_class_max: 60,
+        test_per_class: 20, workers: 1}}
+train: {{epochs: {epochs}, batch_size: 32, lr: 0.05, weight_decay: 5.0e-4,
+         schedule: {{warmup_epochs: 1}}, checkpoint_every: 2}}"
+    );
+    serde_yaml::from_str(&yaml).expect("valid run config")
+}
+
+fn top1(run: &RunConfig, ctx: &TrainContext) -> f64 {
+    let result = fit::<B>(run, ctx, &Default::default()).expect("trains");
+    assert_eq!(result.diverged, None);
+    result.metric("test", "top1").expect("evaluated")
+}
+
+#[test]
+fn resnet8_learns_the_synthetic_classes_well_above_chance() {
+    let accuracy = top1(&tiny("", 6), &TrainContext::default());
+    assert!(accuracy > 40.0, "top-1 {accuracy}% (chance 10%)");
+}
+
+#[test]
+fn aglu_with_apa_star_attention_learns_too() {
+    let model = ", activation: aglu, attention: se, gate: apa, attention_layernorm: true, attention_dropout: 0.1, classifier: cosine";
+    let accuracy = top1(&tiny(model, 6), &TrainContext::default());
+    assert!(accuracy > 40.0, "top-1 {accuracy}% (chance 10%)");
+}
+
+#[test]
+fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
+    let run = tiny(
+        ", activation: aglu, attention: se, gate: apa, attention_layernorm: true, attention_dropout: 0.1",
+        4,
+    );
+    let tmp = crate::common::scratch();
+    let dir = tmp.path().to_path_buf();
+
+    let straight = fit::<B>(&run, &TrainContext::default(), &Default::default()).unwrap();
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let stop = cancel.clone();
+    let stop_after_two = move |m: &EpochMetrics| {
+        if m.epoch == 2 {
+            stop.store(true, Ordering::Relaxed);
+        }
+    };
+    let first = TrainContext {
+        out_dir: Some(dir.clone()),
+        resume: true,
+        cancel: Some(cancel),
+        on_epoch: Some(&stop_after_two),
+        ..TrainContext::default()
+    };
+    match fit::<B>(&run, &first, &Default::default()) {
+        Err(TrainError::Interrupted { epochs_done: 2 }) => {}
+        other => panic!("expected an interruption after epoch 2, got {other:?}"),
+    }
+    let second = TrainContext {
+        out_dir: Some(dir.clone()),
+        resume: true,
+        ..TrainContext::default()
+    };
+    let resumed = fit::<B>(&run, &second, &Default::default()).unwrap();
+
+    assert_eq!(resumed.epochs.len(), 2, "only epochs 3 and 4 ran again");
+    assert_eq!(resumed.metrics, straight.metrics, "same final metrics");
+    assert_eq!(resumed.classes, straight.classes, "same per-class results");
+    assert_eq!(resumed.learned, straight.learned, "same learned κ/λ");
+}
+
+#[test]
+fn a_wrong_class_count_is_rejected_before_any_work() {
+    let mut run = tiny("", 1);
+    run.model.num_classes = 7;
+    let err = fit::<B>(&run, &TrainContext::default(), &Default::default()).unwrap_err();
+    assert!(err.to_string().contains("model.num_classes"), "{err}");
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_name() {
+    let err = serde_yaml::from_str::<RunConfig>("train: {epochz: 3}").unwrap_err();
+    assert!(err.to_string().contains("epochz"), "{err}");
+}
+
+fn weights(dir: &std::path::Path) -> repro::nn::import::StateDict {
+    repro::nn::import::read_state_dict(&dir.join("checkpoint.safetensors")).unwrap()
+}
+
+fn differs(a: &repro::nn::import::StateDict, b: &repro::nn::import::StateDict, key: &str) -> bool {
+    a[key].to_vec::<f32>().unwrap() != b[key].to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn crt_and_finetune_start_from_the_parent_and_train_only_their_part() {
+    let tmp = crate::common::scratch();
+    let root = tmp.path().to_path_buf();
+    let ctx = |dir: &str, parent: Option<&str>| TrainContext {
+        out_dir: Some(root.join(dir)),
+        parent_checkpoint: parent.map(|p| root.join(p).join("checkpoint.safetensors")),
+        ..TrainContext::default()
+    };
+    let parent_run = tiny(", attention: se, gate: apa", 2);
+    fit::<B>(&parent_run, &ctx("parent", None), &Default::default()).unwrap();
+
+    let mut crt = parent_run.clone();
+    crt.train.from_parent = repro::config::train::FromParent::Crt;
+    crt.data.sampler = repro::config::data::SamplerKind::ClassBalanced;
+    let result = fit::<B>(&crt, &ctx("crt", Some("parent")), &Default::default()).unwrap();
+    assert!(result.metric("test", "top1").is_some());
+    let (parent, after_crt) = (weights(&root.join("parent")), weights(&root.join("crt")));
+    assert!(
+        !differs(&parent, &after_crt, "layer3.0.conv2.weight"),
+        "cRT keeps the backbone"
+    );
+    assert!(
+        !differs(&parent, &after_crt, "bn1.running_mean"),
+        "cRT keeps BatchNorm statistics"
+    );
+    assert!(
+        differs(&parent, &after_crt, "linear.weight"),
+        "cRT trains a new classifier"
+    );
+
+    let mut finetune = parent_run.clone();
+    finetune.train.from_parent = repro::config::train::FromParent::Finetune;
+    finetune.model.num_classes = 5;
+    finetune.data.classes = Some(5);
+    fit::<B>(&finetune, &ctx("finetune", Some("parent")), &Default::default()).unwrap();
+    let after_ft = weights(&root.join("finetune"));
+    assert!(
+        !differs(&parent, &after_ft, "layer1.0.conv1.weight"),
+        "early stages are frozen"
+    );
+    assert!(
+        differs(&parent, &after_ft, "layer3.0.conv1.weight"),
+        "the last stage trains"
+    );
+    assert_eq!(
+        after_ft["linear.weight"].shape.to_vec(),
+        vec![5, 64],
+        "a new 5-class head"
+    );
+
+    let mut orphan = crt.clone();
+    orphan.seed = 9;
+    let err = fit::<B>(&orphan, &TrainContext::default(), &Default::default()).unwrap_err();
+    assert!(err.to_string().contains("train.from_parent"), "{err}");
+}
+
+#[test]
+fn analyses_report_attention_nc1_and_ks_when_asked() {
+    let mut run = tiny(", attention: cbam, gate: apa", 1);
+    run.eval.analyses = repro::config::eval::AnalysesConfig {
+        attention: true,
+        nc1: true,
+        ks: true,
+    };
+    let result = fit::<B>(&run, &TrainContext::default(), &Default::default()).unwrap();
+    let a = &result.analyses;
+    // resnet8 has 3 blocks, each with a channel and a spatial map.
+    assert_eq!(a.attention.len(), 6, "{:?}", a.attention);
+    assert_eq!(a.attention[0].layer, "layer1.0.attention.channel");
+    assert!(a
+        .attention
+        .iter()
+        .all(|s| s.frequent_entropy.is_finite() && s.rare_variance >= 0.0));
+    assert!(a.nc1.is_some_and(|v| v.is_finite() && v > 0.0), "{:?}", a.nc1);
+    assert_eq!(a.ks.len(), 10);
+    assert!(!a.ks[0].logits.is_empty() && a.ks[4].logits.is_empty());
+    let plain = fit::<B>(&tiny("", 1), &TrainContext::default(), &Default::default()).unwrap();
+    assert_eq!(plain.analyses, Default::default(), "analyses are off by default");
+}
+
+#[test]
+fn a_diverging_run_stops_with_its_reason() {
+    let mut run = tiny("", 2);
+    run.train.lr = 1.0e30;
+    run.train.schedule.warmup_epochs = 0;
+    let result = fit::<B>(&run, &TrainContext::default(), &Default::default()).unwrap();
+    match &result.diverged {
+        Some(reason) => assert!(
+            reason.contains("loss became") && reason.contains("at epoch 1"),
+            "{reason}"
+        ),
+        None => panic!("expected divergence in epoch 1"),
+    }
+    assert!(
+        result.metrics.is_empty(),
+        "a diverged run reports no test numbers"
+    );
+}
