@@ -167,11 +167,7 @@ fn ctrl_c_interrupts_and_the_next_run_resumes() {
         .collect();
     assert!(!interrupted.is_empty());
     for d in interrupted {
-        assert!(d["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["epoch"].is_u64()));
+        assert!(!d["result"]["epochs"].as_array().unwrap().is_empty());
     }
     assert_eq!(sb.summary("t2")["done"].as_u64(), Some(8));
     let resumed = sb
@@ -250,13 +246,23 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         let id = r["run"].as_str().unwrap();
         let d = sb.json(&["show", id, "--json"]);
         restarted += usize::from(d["attempt"].as_u64().unwrap() > 1);
-        let metrics = d["metrics"].as_array().unwrap();
-        let finals = metrics.iter().filter(|m| m["epoch"].is_null()).count();
-        let epochs: Vec<u64> = metrics.iter().filter_map(|m| m["epoch"].as_u64()).collect();
+        let result = &d["result"];
+        let finals: usize = result["metrics"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|split| split.as_object().unwrap().len())
+            .sum();
+        let epochs: Vec<u64> = result["epochs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["epoch"].as_u64().unwrap())
+            .collect();
         assert_eq!(finals, 3, "final metrics of {id}");
-        assert_eq!(epochs.len(), 4, "one row per epoch for {id}: {epochs:?}");
-        assert_eq!(d["class_results"].as_array().unwrap().len(), 3);
-        assert_eq!(d["artifacts"].as_array().unwrap().len(), 1);
+        assert_eq!(epochs, [1, 2, 3, 4], "one entry per epoch for {id}");
+        assert_eq!(result["classes"].as_array().unwrap().len(), 3);
+        assert_eq!(result["artifacts"].as_array().unwrap().len(), 1);
         assert!(d["attempt"].as_u64().unwrap() >= 1);
     }
     assert!(restarted > 0, "some kill landed while a run was running");

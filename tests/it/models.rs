@@ -365,3 +365,26 @@ fn declared_parameter_roles_keys_and_places_match_the_golden_list() {
         assert_eq!(serde_json::Value::Array(rows), golden[name], "{name}");
     }
 }
+
+/// The same seed gives the same weights, for every kind of block: nothing is drawn from Burn's
+/// process-wide generator, whose state depends on what the process did before (the spatial
+/// gate's convolution once was, and CBAM runs were not reproducible).
+#[test]
+fn the_same_seed_gives_the_same_weights_in_every_block() {
+    use repro::nn::import::export_state_dict;
+    for attention in ["se", "cbam", "spatial"] {
+        let c = config(&format!(
+            "{{arch: resnet8, num_classes: 5, attention: {attention}, gate: apa, activation: aglu, \
+             attention_layernorm: true, reduction: 4}}"
+        ));
+        let first = export_state_dict(&Model::<Flex>::seeded(&c, 7, &Default::default()));
+        let second = export_state_dict(&Model::<Flex>::seeded(&c, 7, &Default::default()));
+        for (key, tensor) in &first {
+            assert_eq!(
+                tensor.to_vec::<f32>().unwrap(),
+                second[key].to_vec::<f32>().unwrap(),
+                "{attention}: {key}"
+            );
+        }
+    }
+}

@@ -90,9 +90,9 @@ fn run_ends_by_printing_the_table_and_render_writes_every_format() {
     assert_eq!(u["rows"][1]["cells"][0]["paper"], 57.9);
     assert_eq!(u["rows"][1]["cells"][0]["text"]["status"], "not run");
     assert!(stdout.contains("skipped: u: no finished runs"), "{stdout}");
-    // The fake trainer records a learned κ but writes no result.json.
+    // The fake trainer records a learned κ but no reliability diagram.
     assert!(is_file(&sb.path("results/figures/t/kappa-lambda.png")));
-    assert!(stdout.contains("skipped: relu: run"), "{stdout}");
+    assert!(stdout.contains("skipped: relu: no reliability bins"), "{stdout}");
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! (channel then spatial gate) and spatial-only attention.
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::activation::{GateAct, GateConfig};
 use super::norm::{BatchNorm, BatchNormConfig};
-use crate::nn::init::{linear, LinearInit};
+use crate::nn::init::{conv, linear, ConvInit, LinearInit};
 use crate::nn::ops::conv::conv2d;
 use crate::nn::ops::FusedBackend;
 use crate::nn::params::{Declarations, Declare};
@@ -53,6 +53,9 @@ pub struct AttentionConfig {
     /// The gate of the spatial map (one channel).
     pub spatial_gate: GateConfig,
     pub mlp_init: LinearInit,
+    /// The spatial gate's convolution: the reference initialises every `nn.Conv2d` of a model
+    /// the same way (Kaiming-normal over fan-in for CIFAR, fan-out for the ImageNet family).
+    pub conv_init: ConvInit,
     pub keys: KeyStyle,
 }
 
@@ -269,10 +272,7 @@ pub struct SpatialGate<B: Backend> {
 impl<B: FusedBackend> SpatialGate<B> {
     fn new(config: &AttentionConfig, device: &B::Device) -> Self {
         Self {
-            conv: Conv2dConfig::new([2, 1], [7, 7])
-                .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
-                .with_bias(false)
-                .init(device),
+            conv: conv(2, 1, 7, 1, 3, config.conv_init, device),
             // The reference builds this BatchNorm with momentum 0.01.
             bn: BatchNormConfig::new(1).with_momentum(0.01).init(device),
             gate: config.spatial_gate.init(device),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub use resnet_cifar::{BasicBlock, CifarResNet};
 pub use resnet_imagenet::{BottleneckLayout, ImageNetResNet};
 
-use crate::nn::init::LinearInit;
+use crate::nn::init::{ConvInit, LinearInit};
 use crate::nn::layers::{
     Act, ActConfig, Activation, Adaptive, AdaptiveConfig, Attention, AttentionConfig, AttentionKind,
     Classifier, Gate, GateConfig, Head, HeadConfig, KeyStyle,
@@ -209,6 +209,10 @@ impl ModelConfig {
             gate: self.gate_over(channels),
             spatial_gate: self.gate_over(1),
             mlp_init: self.linear_init(),
+            conv_init: match self.arch.family() {
+                Family::Cifar => ConvInit::FanIn,
+                Family::ImageNet => ConvInit::FanOut,
+            },
             keys: match self.arch.family() {
                 Family::Cifar => KeyStyle::Cifar,
                 Family::ImageNet => KeyStyle::ImageNet,
