@@ -10,7 +10,7 @@ pub mod data;
 pub mod eval;
 pub mod exec;
 pub mod exit;
-pub mod nn;
+pub use repro_nn as nn;
 pub mod plan;
 pub mod render;
 pub mod result;

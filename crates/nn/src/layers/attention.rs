@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::activation::{GateAct, GateConfig};
 use super::norm::{BatchNorm, BatchNormConfig};
-use crate::nn::init::{conv, linear, ConvInit, LinearInit};
-use crate::nn::ops::conv::conv2d;
-use crate::nn::ops::FusedBackend;
-use crate::nn::params::{Declarations, Declare};
-use crate::nn::rng;
+use crate::init::{conv, linear, ConvInit, LinearInit};
+use crate::ops::conv::conv2d;
+use crate::ops::FusedBackend;
+use crate::params::{Declarations, Declare};
+use crate::rng;
 
 /// Which attention block a residual block has (`model.attention`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

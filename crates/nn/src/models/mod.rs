@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 pub use resnet_cifar::{BasicBlock, CifarResNet};
 pub use resnet_imagenet::{BottleneckLayout, ImageNetResNet};
 
-use crate::nn::init::{ConvInit, LinearInit};
-use crate::nn::layers::{
+use crate::init::{ConvInit, LinearInit};
+use crate::layers::{
     Act, ActConfig, Activation, Adaptive, AdaptiveConfig, Attention, AttentionConfig, AttentionKind,
     Classifier, Gate, GateConfig, Head, HeadConfig, KeyStyle,
 };
-use crate::nn::ops::{AdaptiveKind, FusedBackend, LambdaGrad};
-use crate::nn::params::{Declarations, Declare};
+use crate::ops::{AdaptiveKind, FusedBackend, LambdaGrad};
+use crate::params::{Declarations, Declare};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -241,7 +241,7 @@ pub enum Model<B: Backend> {
 impl<B: FusedBackend> Model<B> {
     /// A freshly initialised network; the same `seed` gives the same weights on every backend.
     pub fn seeded(config: &ModelConfig, seed: u64, device: &B::Device) -> Self {
-        crate::nn::rng::seed(seed);
+        crate::rng::seed(seed);
         Self::new(config, device)
     }
 

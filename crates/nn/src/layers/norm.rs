@@ -7,9 +7,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::activation::Act;
-use crate::nn::ops::batch_norm::{normalize_op, stats_op};
-use crate::nn::ops::FusedBackend;
-use crate::nn::params::{Declarations, Declare, Layout, Role};
+use crate::ops::batch_norm::{normalize_op, stats_op};
+use crate::ops::FusedBackend;
+use crate::params::{Declarations, Declare, Layout, Role};
 
 #[derive(Debug, Clone, Copy)]
 pub struct BatchNormConfig {

@@ -7,9 +7,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::nn::init::{linear, param, LinearInit};
-use crate::nn::params::{Declarations, Declare, Layout, Role};
-use crate::nn::rng;
+use crate::init::{linear, param, LinearInit};
+use crate::params::{Declarations, Declare, Layout, Role};
+use crate::rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

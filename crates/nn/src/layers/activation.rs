@@ -10,11 +10,11 @@ use burn::tensor::Tensor;
 
 use serde::{Deserialize, Serialize};
 
-use crate::nn::init::param;
-use crate::nn::ops::adaptive::adaptive;
-use crate::nn::ops::{AdaptiveKind, FusedBackend, LambdaGrad};
-use crate::nn::params::{Declarations, Declare, Layout, Role};
-use crate::nn::rng;
+use crate::init::param;
+use crate::ops::adaptive::adaptive;
+use crate::ops::{AdaptiveKind, FusedBackend, LambdaGrad};
+use crate::params::{Declarations, Declare, Layout, Role};
+use crate::rng;
 
 /// Backbone activation: replaces every ReLU outside the attention blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,11 +9,11 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::ModelConfig;
-use crate::nn::init::{conv, grouped_conv, ConvInit};
-use crate::nn::layers::{Act, Attention, BatchNorm, BatchNormConfig, Head};
-use crate::nn::ops::conv::conv2d;
-use crate::nn::ops::FusedBackend;
-use crate::nn::params::{Declarations, Declare, Place};
+use crate::init::{conv, grouped_conv, ConvInit};
+use crate::layers::{Act, Attention, BatchNorm, BatchNormConfig, Head};
+use crate::ops::conv::conv2d;
+use crate::ops::FusedBackend;
+use crate::params::{Declarations, Declare, Place};
 
 const EXPANSION: usize = 4;
 
