@@ -315,6 +315,32 @@ impl<B: FusedBackend> Model<B> {
     }
 }
 
+/// The stem every ResNet starts with: convolution, BatchNorm, activation (whose reference key
+/// differs between the families).
+struct Stem<'a, B: Backend> {
+    conv: &'a Conv2d<B>,
+    bn: &'a BatchNorm<B>,
+    act_key: &'static str,
+    act: &'a Act<B>,
+}
+
+/// The declarations every ResNet shares: its stem, stages `layer1…` at their places, and the
+/// classifier under `head_key`.
+fn declare_resnet<B: Backend, M: Declare>(
+    d: &mut Declarations,
+    stem: Stem<'_, B>,
+    stages: &[&[M]],
+    (head_key, head): (&str, &Head<B>),
+) {
+    d.conv(stem.conv, "conv1");
+    d.scope("bn1", |d| stem.bn.declare(d));
+    d.scope(stem.act_key, |d| stem.act.declare(d));
+    for (i, stage) in stages.iter().enumerate() {
+        d.at(Place::Stage(i), |d| d.each(stage, &format!("layer{}", i + 1)));
+    }
+    d.at(Place::Head, |d| d.scope(head_key, |d| head.declare(d)));
+}
+
 impl<B: Backend> Declare for Model<B> {
     fn declare(&self, d: &mut Declarations) {
         match self {

@@ -6,7 +6,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::ModelConfig;
+use super::{declare_resnet, ModelConfig, Stem};
 use crate::init::{conv, ConvInit};
 use crate::layers::{Act, Attention, BatchNorm, BatchNormConfig, Head};
 use crate::ops::conv::conv2d;
@@ -189,12 +189,13 @@ impl<B: FusedBackend> CifarResNet<B> {
 
 impl<B: Backend> Declare for CifarResNet<B> {
     fn declare(&self, d: &mut Declarations) {
-        d.conv(&self.conv1, "conv1");
-        d.scope("bn1", |d| self.bn1.declare(d));
-        d.scope("unirect", |d| self.act.declare(d));
-        for (i, stage) in [&self.layer1, &self.layer2, &self.layer3].into_iter().enumerate() {
-            d.at(Place::Stage(i), |d| d.each(stage, &format!("layer{}", i + 1)));
-        }
-        d.at(Place::Head, |d| d.scope("linear", |d| self.classifier.declare(d)));
+        let stem = Stem {
+            conv: &self.conv1,
+            bn: &self.bn1,
+            act_key: "unirect",
+            act: &self.act,
+        };
+        let stages = [self.layer1.as_slice(), &self.layer2, &self.layer3];
+        declare_resnet(d, stem, &stages, ("linear", &self.classifier));
     }
 }

@@ -8,7 +8,7 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::ModelConfig;
+use super::{declare_resnet, ModelConfig, Stem};
 use crate::init::{conv, grouped_conv, ConvInit};
 use crate::layers::{Act, Attention, BatchNorm, BatchNormConfig, Head};
 use crate::ops::conv::conv2d;
@@ -202,12 +202,13 @@ impl<B: FusedBackend> ImageNetResNet<B> {
 
 impl<B: Backend> Declare for ImageNetResNet<B> {
     fn declare(&self, d: &mut Declarations) {
-        d.conv(&self.conv1, "conv1");
-        d.scope("bn1", |d| self.bn1.declare(d));
-        d.scope("relu", |d| self.act.declare(d));
-        for (i, stage) in self.stages.iter().enumerate() {
-            d.at(Place::Stage(i), |d| d.each(stage, &format!("layer{}", i + 1)));
-        }
-        d.at(Place::Head, |d| d.scope("fc", |d| self.classifier.declare(d)));
+        let stem = Stem {
+            conv: &self.conv1,
+            bn: &self.bn1,
+            act_key: "relu",
+            act: &self.act,
+        };
+        let stages: Vec<&[Bottleneck<B>]> = self.stages.iter().map(Vec::as_slice).collect();
+        declare_resnet(d, stem, &stages, ("fc", &self.classifier));
     }
 }
