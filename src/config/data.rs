@@ -28,6 +28,10 @@ pub enum DatasetKind {
     Inat2018,
     /// Balanced ImageNet-1K, given as split files like the long-tailed sets.
     Imagenet,
+    /// torchvision `ImageFolder` layout `<root>/<split>/<class>/*.{jpg,jpeg,png}`, classes
+    /// numbered by sorted folder name; long-tailed by the CIFAR-LT construction unless
+    /// `imbalance` is 1.
+    ImageFolder,
 }
 
 impl DatasetKind {
@@ -35,7 +39,7 @@ impl DatasetKind {
     /// count is a config field.
     pub fn fixed_classes(self) -> Option<usize> {
         match self {
-            DatasetKind::SyntheticLt => None,
+            DatasetKind::SyntheticLt | DatasetKind::ImageFolder => None,
             DatasetKind::Cifar10 | DatasetKind::Cifar10Lt => Some(10),
             DatasetKind::Cifar100 | DatasetKind::Cifar100Lt => Some(100),
             DatasetKind::ImagenetLt | DatasetKind::Imagenet => Some(1000),
@@ -146,6 +150,13 @@ pub struct DataConfig {
     pub train_list: Option<PathBuf>,
     /// Split-list datasets: evaluation split file; `None` uses the standard name.
     pub test_list: Option<PathBuf>,
+    /// `image_folder`: training split folder below `root`. Left out of the serialised config
+    /// at its default so that run ids of configs written before it existed do not change.
+    #[serde(skip_serializing_if = "is_default_train_split")]
+    pub train_split: String,
+    /// `image_folder`: evaluation split folder below `root` (`val` for ImageNet's layout).
+    #[serde(skip_serializing_if = "is_default_test_split")]
+    pub test_split: String,
     /// Random crop of `image_size` from the image padded by `crop_padding` zeros on each side.
     pub random_crop: bool,
     /// Zero padding for `random_crop` (4 for CIFAR).
@@ -197,6 +208,19 @@ pub struct DataConfig {
     pub prefetch: usize,
 }
 
+/// Default `data.train_split`.
+pub const DEFAULT_TRAIN_SPLIT: &str = "train";
+/// Default `data.test_split`.
+pub const DEFAULT_TEST_SPLIT: &str = "test";
+
+fn is_default_train_split(s: &str) -> bool {
+    s == DEFAULT_TRAIN_SPLIT
+}
+
+fn is_default_test_split(s: &str) -> bool {
+    s == DEFAULT_TEST_SPLIT
+}
+
 /// CIFAR channel statistics used by the reference code.
 pub const CIFAR_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
 /// CIFAR channel standard deviations used by the reference code.
@@ -223,6 +247,8 @@ impl Default for DataConfig {
             image_root: None,
             train_list: None,
             test_list: None,
+            train_split: DEFAULT_TRAIN_SPLIT.into(),
+            test_split: DEFAULT_TEST_SPLIT.into(),
             random_crop: true,
             crop_padding: 4,
             hflip: true,
@@ -287,7 +313,18 @@ impl DataConfig {
 
     /// Checks value ranges serde cannot express; the message names the offending field.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 12] = [
+        let checks: [(bool, &str); 14] = [
+            (
+                self.dataset != DatasetKind::ImageFolder || self.classes.is_some(),
+                "data.classes must be set for image_folder (the number of class folders; \
+                 the model's head and the mixup targets are sized before the folder is read)",
+            ),
+            (
+                [&self.train_split, &self.test_split]
+                    .iter()
+                    .all(|s| is_plain_folder_name(s)),
+                "data.train_split and data.test_split must be single folder names",
+            ),
             (self.imbalance >= 1.0, "data.imbalance must be >= 1"),
             (self.num_classes() >= 1, "data.classes must be >= 1"),
             (self.resolved_image_size() >= 1, "data.image_size must be >= 1"),
@@ -333,4 +370,14 @@ impl DataConfig {
             None => Ok(()),
         }
     }
+}
+
+/// A non-empty name with no separator or `..`, so a split folder stays below the data root.
+fn is_plain_folder_name(name: &str) -> bool {
+    let path = std::path::Path::new(name);
+    let mut parts = path.components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
 }

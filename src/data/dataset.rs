@@ -5,6 +5,7 @@ use super::cifar::{self, CifarVariant};
 use super::cifar_lt::{class_counts, select_subset};
 use super::error::DataError;
 use super::groups::{Group, GroupThresholds};
+use super::image_folder::{self, FolderSplit};
 use super::split_list::{self, ClassMap, SplitEntry};
 use super::synthetic::SyntheticSpec;
 use crate::config::data::{DataConfig, DatasetKind};
@@ -22,6 +23,8 @@ pub enum Storage {
     },
     /// Image files decoded on demand.
     Files(Vec<SplitEntry>),
+    /// Image-folder files decoded on demand (too large or too varied in size to keep decoded).
+    Paths(Vec<PathBuf>),
 }
 
 /// One split (train or test).
@@ -69,6 +72,7 @@ impl Split {
                     .ok_or_else(|| DataError::Config("packed image buffer has the wrong size".into()))
             }
             Storage::Files(entries) => split_list::decode(&entries[index]),
+            Storage::Paths(paths) => image_folder::decode(&paths[index]),
         }
     }
 }
@@ -115,6 +119,7 @@ pub fn load_dataset(cfg: &DataConfig) -> Result<Dataset, DataError> {
         DatasetKind::SyntheticLt => Ok(synthetic(cfg)),
         DatasetKind::Cifar10 | DatasetKind::Cifar10Lt => cifar(cfg, CifarVariant::Cifar10),
         DatasetKind::Cifar100 | DatasetKind::Cifar100Lt => cifar(cfg, CifarVariant::Cifar100),
+        DatasetKind::ImageFolder => folder_dataset(cfg),
         _ => split_lists(cfg),
     }
 }
@@ -133,7 +138,8 @@ fn synthetic_spec(cfg: &DataConfig) -> SyntheticSpec {
 
 /// Training images per epoch a config will have, without reading any file: exact for the
 /// synthetic and CIFAR sources, the published split sizes for the split-list datasets (for
-/// `repro plan`'s cost estimate).
+/// `repro plan`'s cost estimate). Image folders are counted by listing the training folder (no
+/// decoding); an unreadable folder counts 0, the run itself reports why.
 pub fn train_size(cfg: &DataConfig) -> usize {
     let long_tailed = |head: f64| {
         crate::data::cifar_lt::class_counts(head, cfg.num_classes(), cfg.imb_factor(), cfg.imbalance_profile)
@@ -149,6 +155,25 @@ pub fn train_size(cfg: &DataConfig) -> usize {
         DatasetKind::PlacesLt => 62_500,
         DatasetKind::Inat2018 => 437_513,
         DatasetKind::Imagenet => 1_281_167,
+        DatasetKind::ImageFolder => {
+            let dir = cfg.root.join(&cfg.train_split);
+            let per_class = image_folder::count_images(&dir).unwrap_or_default();
+            if cfg.imbalance == 1.0 || per_class.is_empty() {
+                per_class.iter().sum()
+            } else {
+                let head = per_class.iter().sum::<usize>() as f64 / per_class.len() as f64;
+                crate::data::cifar_lt::class_counts(
+                    head,
+                    per_class.len(),
+                    cfg.imb_factor(),
+                    cfg.imbalance_profile,
+                )
+                .iter()
+                .zip(&per_class)
+                .map(|(want, have)| (*want).min(*have))
+                .sum()
+            }
+        }
     }
 }
 
@@ -192,11 +217,71 @@ pub fn long_tailed(
     train: &cifar::CifarSplit,
     classes: usize,
 ) -> Result<cifar::CifarSplit, DataError> {
+    Ok(train.select(&long_tailed_indices(cfg, &train.labels, classes)?))
+}
+
+/// Which images of a training split the reference CIFAR-LT construction keeps, in its order:
+/// head count = images / classes, as `IMBALANCECIFAR10.get_img_num_per_cls`.
+pub fn long_tailed_indices(
+    cfg: &DataConfig,
+    labels: &[usize],
+    classes: usize,
+) -> Result<Vec<usize>, DataError> {
     let seed = u32::try_from(cfg.subset_seed)
         .map_err(|_| DataError::Config("data.subset_seed must be below 2^32 (numpy)".into()))?;
-    let img_max = train.labels.len() as f64 / classes as f64;
+    let img_max = labels.len() as f64 / classes as f64;
     let counts = class_counts(img_max, classes, cfg.imb_factor(), cfg.imbalance_profile);
-    Ok(train.select(&select_subset(&train.labels, &counts, seed)))
+    Ok(select_subset(labels, &counts, seed))
+}
+
+/// An image-folder dataset: class folders of the training split define the classes; the
+/// training split is made long-tailed exactly as CIFAR-LT unless `imbalance` is 1.
+fn folder_dataset(cfg: &DataConfig) -> Result<Dataset, DataError> {
+    if !cfg.root.is_dir() {
+        return Err(DataError::MissingFolder {
+            path: cfg.root.clone(),
+            what: "data root (data.root)",
+        });
+    }
+    let train_dir = cfg.root.join(&cfg.train_split);
+    let test_dir = cfg.root.join(&cfg.test_split);
+    let names = image_folder::class_names(&train_dir)?;
+    let classes = cfg.num_classes();
+    if names.len() != classes {
+        return Err(DataError::Config(format!(
+            "{}: {} class folders, but data.classes (and model.num_classes) is {classes}",
+            train_dir.display(),
+            names.len()
+        )));
+    }
+    let mut train = image_folder::scan(&train_dir, &names, &train_dir)?;
+    let test = image_folder::scan(&test_dir, &names, &train_dir)?;
+    if cfg.imbalance != 1.0 {
+        train = train.select(&long_tailed_indices(cfg, &train.labels, classes)?);
+    }
+    let (train, test) = rayon::join(
+        || folder_split(train, cfg.on_bad_image),
+        || folder_split(test, cfg.on_bad_image),
+    );
+    let train = train?;
+    Ok(Dataset {
+        kind: cfg.dataset,
+        class_counts: split_list::count_per_class(&train.labels, classes),
+        train,
+        test: test?,
+        num_classes: classes,
+        original_labels: (0..classes).collect(),
+    })
+}
+
+fn folder_split(split: FolderSplit, on_bad: crate::config::data::OnBadImage) -> Result<Split, DataError> {
+    Ok(match image_folder::decode_all(split, on_bad)? {
+        Ok(d) => Split::packed(d.pixels, d.labels, d.height, d.width),
+        Err(listing) => Split {
+            labels: listing.labels,
+            storage: Storage::Paths(listing.paths),
+        },
+    })
 }
 
 /// Standard split-file locations below the data root: (folder, train list, test list, image

@@ -53,6 +53,21 @@ pub enum DataError {
         line: usize,
         reason: String,
     },
+    /// An image file (outside any split list) could not be decoded.
+    #[error("{image}: cannot decode image: {reason}")]
+    Image { image: PathBuf, reason: String },
+    /// An image-folder dataset folder (root, split or class) does not exist.
+    #[error("{path}: {what} folder not found")]
+    MissingFolder { path: PathBuf, what: &'static str },
+    /// An image-folder class folder holds no images.
+    #[error("{folder}: class folder has no images (.jpg, .jpeg or .png)")]
+    EmptyClass { folder: PathBuf },
+    /// Something in an image-folder dataset that is not where an image or class folder may be.
+    #[error("{path}: {reason}")]
+    UnexpectedEntry { path: PathBuf, reason: String },
+    /// An evaluation class folder with no training counterpart (its label would be undefined).
+    #[error("{folder}: class folder is not among the training classes in {train}")]
+    UnknownClass { folder: PathBuf, train: PathBuf },
     /// Dataset files are absent and could not be fetched.
     #[error(
         "{what} not found at {expected} ({reason}); \

@@ -241,7 +241,7 @@ impl BatchMaker {
 
     fn skip_or_fail(&self, e: DataError) -> Result<(), DataError> {
         match (&e, self.on_bad_image) {
-            (DataError::Decode { .. }, OnBadImage::Skip) => {
+            (DataError::Decode { .. } | DataError::Image { .. }, OnBadImage::Skip) => {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 eprintln!("warning: skipping image: {e}");
                 Ok(())

@@ -1,6 +1,6 @@
-//! The data half: datasets (synthetic, CIFAR, CIFAR-LT, split-list image sets), augmentation,
-//! sampling and batching. Images are plain buffers (`Vec<u8>` HWC when decoded, `Vec<f32>` NCHW
-//! in a batch); nothing here depends on the tensor library.
+//! The data half: datasets (synthetic, CIFAR, CIFAR-LT, split-list image sets, image
+//! folders), augmentation, sampling and batching. Images are plain buffers (`Vec<u8>` HWC when
+//! decoded, `Vec<f32>` NCHW in a batch); nothing here depends on the tensor library.
 
 pub mod augment;
 pub mod cifar;
@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod download;
 pub mod error;
 pub mod groups;
+pub mod image_folder;
 pub mod loader;
 pub mod mix;
 pub mod numpy_rng;

@@ -151,20 +151,25 @@ pub fn count_per_class(labels: &[usize], num_classes: usize) -> Vec<usize> {
 
 /// Decodes a JPEG or PNG to 8-bit RGB; errors name the image and the split line.
 pub fn decode(entry: &SplitEntry) -> Result<image::RgbImage, DataError> {
-    let err = |reason: String| DataError::Decode {
+    decode_file(&entry.path).map_err(|reason| DataError::Decode {
         image: entry.path.clone(),
         file: entry.list.to_path_buf(),
         line: entry.line,
         reason,
-    };
-    let bytes = std::fs::read(&entry.path).map_err(|e| err(e.to_string()))?;
-    let format = image::guess_format(&bytes).map_err(|e| err(e.to_string()))?;
+    })
+}
+
+/// Reads and decodes a JPEG or PNG file to 8-bit RGB; the error is the reason only, for the
+/// caller to attach where the file came from.
+pub fn decode_file(path: &Path) -> Result<image::RgbImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let format = image::guess_format(&bytes).map_err(|e| e.to_string())?;
     if format == image::ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
         // The JPEG decoder pads a truncated scan with grey instead of failing; a cut-off file
         // must not silently become a training image.
-        return Err(err("truncated JPEG (no end-of-image marker)".into()));
+        return Err("truncated JPEG (no end-of-image marker)".into());
     }
-    let img = image::load_from_memory_with_format(&bytes, format).map_err(|e| err(e.to_string()))?;
+    let img = image::load_from_memory_with_format(&bytes, format).map_err(|e| e.to_string())?;
     Ok(img.into_rgb8())
 }
 
