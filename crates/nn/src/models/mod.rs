@@ -14,12 +14,14 @@ pub use resnet_cifar::{BasicBlock, CifarResNet};
 pub use resnet_imagenet::{BottleneckLayout, ImageNetResNet};
 
 use crate::init::{ConvInit, LinearInit};
+use crate::layers::BatchNorm;
 use crate::layers::{
     Act, ActConfig, Activation, Adaptive, AdaptiveConfig, Attention, AttentionConfig, AttentionKind,
     Classifier, Gate, GateConfig, Head, HeadConfig, KeyStyle,
 };
 use crate::ops::{AdaptiveKind, FusedBackend, LambdaGrad};
-use crate::params::{Declarations, Declare};
+use crate::params::{Declarations, Declare, Place};
+use burn::nn::conv::Conv2d;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,7 +11,7 @@ use crate::init::{conv, ConvInit};
 use crate::layers::{Act, Attention, BatchNorm, BatchNormConfig, Head};
 use crate::ops::conv::conv2d;
 use crate::ops::FusedBackend;
-use crate::params::{Declarations, Declare, Place};
+use crate::params::{Declarations, Declare};
 
 const WIDTHS: [usize; 3] = [16, 32, 64];
 

@@ -13,7 +13,7 @@ use crate::init::{conv, grouped_conv, ConvInit};
 use crate::layers::{Act, Attention, BatchNorm, BatchNormConfig, Head};
 use crate::ops::conv::conv2d;
 use crate::ops::FusedBackend;
-use crate::params::{Declarations, Declare, Place};
+use crate::params::{Declarations, Declare};
 
 const EXPANSION: usize = 4;
 

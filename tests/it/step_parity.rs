@@ -95,14 +95,7 @@ fn run_repro(fx: &Fixture) -> (Vec<f64>, Vec<f64>) {
     let config: ModelConfig = serde_json::from_value(fx.json["model"].clone()).unwrap();
     let weights = fx.dir.join(fx.json["weights"].as_str().unwrap());
     let model = Model::<CpuTrain>::new(&config, &device);
-    let mut model = load_state_dict(
-        model,
-        &config,
-        read_state_dict(&weights).unwrap(),
-        &weights,
-        &device,
-    )
-    .unwrap();
+    let mut model = load_state_dict(model, read_state_dict(&weights).unwrap(), &weights, &device).unwrap();
     let wd = fx.json["weight_decay"].as_f64().unwrap();
     // The reference's set_weight_decay: decay on conv/linear weights, biases and norm
     // parameters alike; κ/λ exempt.

@@ -1,8 +1,5 @@
 //! `image_folder` datasets over tiny JPEG/PNG folders written by the test.
 
-mod data_common;
-
-use data_common::TempDir;
 use repro::config::data::{DataConfig, DatasetKind, ImbalanceProfile, OnBadImage};
 use repro::data::cifar_lt::{class_counts, select_subset};
 use repro::data::{load_dataset, DataError, Loader, SplitKind, Storage};
@@ -61,7 +58,7 @@ fn fabricate_small(root: &Path) {
 
 #[test]
 fn classes_are_sorted_folder_names_and_images_sorted_file_names() {
-    let dir = TempDir::new("folder-order");
+    let dir = crate::common::scratch();
     fabricate_small(dir.path());
     let ds = load_dataset(&config(dir.path(), 3, 1.0)).unwrap();
     assert_eq!(ds.train.labels, [0, 0, 0, 1, 2, 2]);
@@ -82,7 +79,7 @@ fn classes_are_sorted_folder_names_and_images_sorted_file_names() {
 
 #[test]
 fn small_images_are_decoded_once_into_memory() {
-    let dir = TempDir::new("folder-cache");
+    let dir = crate::common::scratch();
     fabricate_small(dir.path());
     let cfg = config(dir.path(), 3, 1.0);
     let ds = Arc::new(load_dataset(&cfg).unwrap());
@@ -111,7 +108,7 @@ fn small_images_are_decoded_once_into_memory() {
 
 #[test]
 fn mixed_sizes_stay_on_disk_and_decode_per_batch() {
-    let dir = TempDir::new("folder-mixed");
+    let dir = crate::common::scratch();
     fabricate_small(dir.path());
     write_png(&dir.path().join("train/mango/wide.png"), 1, 1, 12);
     let cfg = config(dir.path(), 3, 1.0);
@@ -127,7 +124,7 @@ fn mixed_sizes_stay_on_disk_and_decode_per_batch() {
 /// order: same counts, same numpy shuffle, same kept files in the same order.
 #[test]
 fn long_tailed_subset_is_the_cifar_lt_construction() {
-    let dir = TempDir::new("folder-lt");
+    let dir = crate::common::scratch();
     let (classes, per_class) = (4, 30);
     for c in 0..classes {
         for i in 0..per_class {
@@ -175,7 +172,7 @@ fn error_of(root: &Path, cfg: &DataConfig) -> String {
 
 #[test]
 fn bad_layouts_are_errors_naming_the_path() {
-    let dir = TempDir::new("folder-bad");
+    let dir = crate::common::scratch();
     let root = dir.path();
     let cfg = config(root, 3, 1.0);
 
@@ -215,7 +212,7 @@ fn bad_layouts_are_errors_naming_the_path() {
 
 #[test]
 fn undecodable_images_fail_naming_the_file_or_are_skipped() {
-    let dir = TempDir::new("folder-corrupt");
+    let dir = crate::common::scratch();
     let root = dir.path();
     fabricate_small(root);
     let cut = root.join("train/Apple/9.jpg");
@@ -240,7 +237,7 @@ fn undecodable_images_fail_naming_the_file_or_are_skipped() {
 
 #[test]
 fn image_folder_needs_its_class_count_and_plain_split_names() {
-    let dir = TempDir::new("folder-config");
+    let dir = crate::common::scratch();
     let mut cfg = config(dir.path(), 3, 1.0);
     cfg.classes = None;
     assert!(cfg
