@@ -2,21 +2,14 @@
 
 use serde::Serialize;
 
-use serde_json::Value;
-
-use crate::config::run::get_path;
 use crate::config::RunConfig;
 
-/// Both functions read the serialised config so they keep working when sections become typed.
-fn num(config: &Value, path: &str) -> Option<u64> {
-    get_path(config, path).and_then(Value::as_u64)
-}
-
 /// Epochs a run trains for (`train.epochs`, or the fake trainer's).
-pub fn epochs(config: &Value) -> u64 {
-    num(config, "fake.epochs")
-        .or_else(|| num(config, "train.epochs"))
-        .unwrap_or(0)
+fn epochs(config: &RunConfig) -> u64 {
+    match &config.fake {
+        Some(fake) => u64::from(fake.epochs),
+        None => config.train.epochs as u64,
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -28,8 +21,7 @@ pub struct CostEstimate {
 
 impl CostEstimate {
     pub fn add(&mut self, config: &RunConfig) {
-        let json = serde_json::to_value(config).unwrap_or_default();
-        let e = epochs(&json);
+        let e = epochs(config);
         self.epochs += e;
         self.image_passes += e * crate::data::train_size(&config.data) as u64;
     }

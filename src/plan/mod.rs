@@ -13,7 +13,7 @@ use crate::config::layers::{deep_merge, merge_layers, resolve_merged, set_path, 
 use crate::config::load::{check_profile, stage_order, LoadedManifest};
 use crate::config::{ConfigError, RunConfig};
 
-pub use cost::{epochs, CostEstimate};
+pub use cost::CostEstimate;
 pub use graph::{classify, NodeState, StageCounts};
 
 /// Part of every run id. Bump it when a code change alters results, so old runs are not
