@@ -42,6 +42,8 @@ pub enum DeviceError {
     Unknown(String),
     #[error("device '{0}' needs a build with CUDA support: cargo build --release --features cuda")]
     NoCuda(String),
+    #[error("device '{0}': {1}")]
+    NoDriver(String, String),
 }
 
 impl crate::exit::ExitStatus for DeviceError {
@@ -76,12 +78,37 @@ impl fmt::Display for DeviceSpec {
 }
 
 impl DeviceSpec {
-    /// Fails early, before any work, when this build cannot drive the device.
+    /// Fails early, before any work, when this build or this machine cannot drive the device.
     pub fn check_available(self) -> Result<Self, DeviceError> {
         match self {
             Self::Cuda(_) if !cfg!(feature = "cuda") => Err(DeviceError::NoCuda(self.to_string())),
+            Self::Cuda(_) if !cuda_driver_loads() => Err(DeviceError::NoDriver(
+                self.to_string(),
+                "the NVIDIA driver library (libcuda.so.1) cannot be loaded on this machine".into(),
+            )),
             _ => Ok(self),
         }
+    }
+}
+
+/// Whether the CUDA driver library can be loaded; without it the CUDA backend panics on first
+/// use instead of returning an error.
+fn cuda_driver_loads() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: dlopen with a constant, NUL-terminated name; the handle is closed at once.
+        unsafe {
+            let handle = libc::dlopen(c"libcuda.so.1".as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL);
+            if handle.is_null() {
+                return false;
+            }
+            libc::dlclose(handle);
+        }
+        true
+    }
+    #[cfg(not(unix))]
+    {
+        true
     }
 }
 

@@ -50,7 +50,7 @@ impl fmt::Display for RunStatus {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown run status `{0}`")]
+#[error("unknown run status `{0}` (expected one of pending, running, done, failed, diverged, interrupted)")]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for RunStatus {

@@ -113,6 +113,18 @@ pub fn verify<B: FusedBackend>(
     };
     check_len("input", &fixture.input, &fixture.input_shape).map_err(invalid)?;
     check_len("logits", &fixture.logits, &fixture.logits_shape).map_err(invalid)?;
+    // An empty batch compares nothing and would pass with max |Δ| = 0.
+    if fixture.input.is_empty() || fixture.logits.is_empty() {
+        return Err(invalid(
+            "`input` and `logits` hold no values (an empty batch checks nothing)".into(),
+        ));
+    }
+    let max_abs = fixture.tolerance.max_abs;
+    if !(max_abs.is_finite() && max_abs >= 0.0) {
+        return Err(invalid(format!(
+            "`tolerance.max_abs` is {max_abs}; it must be a number ≥ 0"
+        )));
+    }
     let weights = weights_path(fixture_path, &fixture, choice).map_err(invalid)?;
 
     let state = read_state_dict(&weights)?;

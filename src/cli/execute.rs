@@ -60,8 +60,11 @@ pub fn cmd_run(
     if let Some(reason) = &m.manifest.unsupported {
         return Err(ConfigError::Usage(format!("{} cannot run: {reason}", m.manifest.id)).into());
     }
-    if args.device.iter().any(String::is_empty) {
-        return Err(ConfigError::Usage("--device: empty device name".into()).into());
+    // Every device is checked before anything is stored: a run on a device this build or
+    // machine cannot drive would only be recorded as failed.
+    for device in &args.device {
+        let spec: repro::backend::DeviceSpec = device.parse()?;
+        spec.check_available()?;
     }
     let opts = ExecOptions {
         jobs: args.jobs.unwrap_or(args.device.len()).max(1),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::common::{labels_text, print_json, DbArg, ManifestArgs, ManifestOpts};
 use repro::config::layers::explain;
-use repro::config::load::{load_manifest, manifest_files, LoadedManifest, ManifestKind};
+use repro::config::load::{load_all, LoadedManifest, ManifestKind};
 use repro::exec::{plan_report, PlanReport};
 use repro::plan::{run_layers, NodeState};
 
@@ -95,6 +95,19 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
+/// `1234567` as `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn print_report(r: &PlanReport) {
     println!("{} (profile {}): {} runs", r.manifest, r.profile, r.runs);
     println!(
@@ -108,8 +121,9 @@ fn print_report(r: &PlanReport) {
         );
     }
     println!(
-        "  cost of what is left: {} epochs, {:.3e} image passes",
-        r.cost.epochs, r.cost.image_passes as f64
+        "  cost of what is left: {} epochs, {} image passes",
+        grouped(r.cost.epochs),
+        grouped(r.cost.image_passes)
     );
     if let Some(reason) = &r.unsupported {
         println!("  unsupported: {reason} (`repro run` refuses it)");
@@ -305,16 +319,23 @@ struct ListLine {
 }
 
 pub fn cmd_list(args: ListArgs) -> anyhow::Result<()> {
+    if !args.experiments.is_dir() {
+        return Err(repro::config::ConfigError::Usage(format!(
+            "no manifest folder {} (run from the project folder, or pass --experiments DIR)",
+            args.experiments.display()
+        ))
+        .into());
+    }
     let store = args.db.open()?;
     let summaries = store.manifest_summaries()?;
-    let lines: Vec<ListLine> = manifest_files(&args.experiments, ManifestKind::Any)
+    let lines: Vec<ListLine> = load_all(&args.experiments, ManifestKind::Any)
         .into_iter()
-        .map(|path| {
+        .map(|(path, loaded)| {
             let stem = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let (id, title, error) = match load_manifest(&path) {
+            let (id, title, error) = match loaded {
                 Ok(m) => (m.manifest.id, Some(m.manifest.title), None),
                 Err(e) => (stem, None, Some(e.to_string())),
             };

@@ -19,7 +19,7 @@ use inspect::{
 use render::{cmd_render, RenderArgs};
 use rm::{cmd_rm, RmArgs};
 use train::{cmd_train, TrainArgs};
-use verify::{cmd_verify, Mismatch, VerifyArgs};
+use verify::{cmd_verify, Mismatch, Unusable, VerifyArgs};
 
 use repro::config::load::ManifestKind;
 use repro::exit::ExitStatus;
@@ -99,6 +99,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         err,
         Interrupted,
         Mismatch,
+        Unusable,
         repro::config::ConfigError,
         repro::render::RenderError,
         repro::verify::VerifyError,

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::common::DbArg;
-use repro::config::load::{check_profile, manifest_files, ManifestKind};
+use repro::config::load::{check_profile, load_all, ManifestKind};
 use repro::config::manifest::PAPER_PROFILE;
-use repro::config::{find_manifest, load_manifest, LoadedManifest};
+use repro::config::{find_manifest, LoadedManifest};
 use repro::render::figures::render_figures;
 use repro::render::{file_stem, table_from_store, write_table, Format, RenderError, Templates};
 use repro::store::Store;
@@ -128,11 +128,14 @@ fn targets(args: &RenderArgs, store: &Store) -> anyhow::Result<Vec<(LoadedManife
         return Ok(out);
     }
     let mut seen = BTreeSet::new();
-    for file in manifest_files(&args.experiments, ManifestKind::Any) {
-        // An unreadable manifest is reported by `repro list`; render goes on with the others.
-        let Ok(m) = load_manifest(&file) else {
-            eprintln!("skipping {}: it does not load (see `repro list`)", file.display());
-            continue;
+    for (file, loaded) in load_all(&args.experiments, ManifestKind::Any) {
+        // An unusable manifest is reported by `repro list`; render goes on with the others.
+        let m = match loaded {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("skipping {}: {e}", file.display());
+                continue;
+            }
         };
         if m.manifest.table.is_none() || !seen.insert(m.manifest.id.clone()) {
             continue;

@@ -6,6 +6,8 @@ use clap::Args;
 
 use super::common::DbArg;
 use repro::config::ConfigError;
+use repro::result::RunStatus;
+use repro::store::Store;
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
@@ -16,9 +18,10 @@ pub struct RmArgs {
     pub manifest: Option<String>,
     #[arg(long, default_value = repro::config::manifest::PAPER_PROFILE)]
     pub profile: String,
-    /// With --manifest: only runs in this status (e.g. failed)
+    /// With --manifest: only runs in this status (pending, running, done, failed, diverged,
+    /// interrupted)
     #[arg(long)]
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Do not ask
     #[arg(long)]
     pub yes: bool,
@@ -32,12 +35,15 @@ pub fn cmd_rm(args: RmArgs) -> anyhow::Result<()> {
     }
     let store = args.db.open()?;
     let ids: Vec<String> = match &args.manifest {
-        Some(manifest) => store
-            .manifest_runs(manifest, &args.profile)?
-            .into_iter()
-            .filter(|r| args.status.as_deref().is_none_or(|s| r.status.as_str() == s))
-            .map(|r| r.run_id)
-            .collect(),
+        Some(manifest) => {
+            check_stored(&store, manifest, &args.profile)?;
+            store
+                .manifest_runs(manifest, &args.profile)?
+                .into_iter()
+                .filter(|r| args.status.is_none_or(|s| r.status == s))
+                .map(|r| r.run_id)
+                .collect()
+        }
         None => args
             .runs
             .iter()
@@ -61,6 +67,39 @@ pub fn cmd_rm(args: RmArgs) -> anyhow::Result<()> {
     let removed = store.remove(&refs)?;
     println!("removed {} runs", removed.len());
     Ok(())
+}
+
+/// A manifest/profile the store has no runs for is a typo, not "nothing to remove".
+fn check_stored(store: &Store, manifest: &str, profile: &str) -> anyhow::Result<()> {
+    let summaries = store.manifest_summaries()?;
+    if summaries
+        .iter()
+        .any(|s| s.manifest == manifest && s.profile == profile)
+    {
+        return Ok(());
+    }
+    let profiles: Vec<&str> = summaries
+        .iter()
+        .filter(|s| s.manifest == manifest)
+        .map(|s| s.profile.as_str())
+        .collect();
+    let message = if profiles.is_empty() {
+        let known: Vec<&str> = summaries.iter().map(|s| s.manifest.as_str()).collect();
+        format!(
+            "the store has no runs of manifest `{manifest}` (it has: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    } else {
+        format!(
+            "the store has no runs of `{manifest}` under profile `{profile}` (it has: {}); pass --profile",
+            profiles.join(", ")
+        )
+    };
+    Err(ConfigError::Usage(message).into())
 }
 
 fn confirm(question: &str) -> anyhow::Result<bool> {

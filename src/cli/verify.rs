@@ -53,6 +53,17 @@ impl WeightsArg {
 #[error("{0} of the checks did not match")]
 pub struct Mismatch(pub usize);
 
+/// Some fixture or its weights could not be used (exit status 2); each was reported as it came.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} of the checks could not be run (see above)")]
+pub struct Unusable(pub usize);
+
+impl repro::exit::ExitStatus for Unusable {
+    fn exit_code(&self) -> i32 {
+        repro::exit::INPUT
+    }
+}
+
 impl repro::exit::ExitStatus for Mismatch {
     fn exit_code(&self) -> i32 {
         repro::exit::FAILURE
@@ -64,7 +75,7 @@ impl repro::exit::ExitStatus for Mismatch {
 pub fn cmd_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let spec: DeviceSpec = args.device.parse()?;
     let spec = spec.check_available()?;
-    let (mut unusable, mut mismatches) = (None, 0);
+    let (mut unusable, mut mismatches) = (0, 0);
     for fixture in &args.fixtures {
         for choice in args.weights.choices() {
             match verify_on(spec, fixture, choice, args.tolerance_ulps) {
@@ -73,16 +84,16 @@ pub fn cmd_verify(args: VerifyArgs) -> anyhow::Result<()> {
                     mismatches += usize::from(!report.passed());
                 }
                 Err(e) => {
-                    eprintln!("error: {e:#}");
-                    unusable.get_or_insert(e);
+                    print_unusable(fixture, &e, args.json);
+                    unusable += 1;
                 }
             }
         }
     }
     match (unusable, mismatches) {
-        (Some(e), _) => Err(e),
-        (None, 0) => Ok(()),
-        (None, n) => Err(Mismatch(n).into()),
+        (0, 0) => Ok(()),
+        (0, n) => Err(Mismatch(n).into()),
+        (n, _) => Err(Unusable(n).into()),
     }
 }
 
@@ -96,6 +107,20 @@ fn verify_on(
         fixture, choice, ulps, &device
     )?))
     .map_err(Into::into)
+}
+
+/// Each unusable fixture is said once, here, with its reason; the command's own error only counts.
+fn print_unusable(fixture: &Path, error: &anyhow::Error, json: bool) {
+    if json {
+        let value = serde_json::json!({
+            "fixture": fixture,
+            "error": format!("{error:#}"),
+            "passed": false,
+        });
+        println!("{value}");
+    } else {
+        eprintln!("{}: unusable: {error:#}", fixture.display());
+    }
 }
 
 fn print_report(report: &VerifyReport, json: bool) {

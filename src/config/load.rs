@@ -83,23 +83,72 @@ pub fn manifest_files(root: &Path, kind: ManifestKind) -> Vec<PathBuf> {
 }
 
 /// Finds a manifest by id (or by file path) and loads it.
+fn load_files(root: &Path, kind: ManifestKind) -> Vec<(PathBuf, Result<LoadedManifest, ConfigError>)> {
+    manifest_files(root, kind)
+        .into_iter()
+        .map(|file| {
+            let loaded = load_manifest(&file);
+            (file, loaded)
+        })
+        .collect()
+}
+
+/// Runs are stored by manifest id, so two files declaring one id would write into and render
+/// from each other's results: an error naming both files.
+fn duplicate_id(id: &str, path: &Path, other: &Path) -> ConfigError {
+    ConfigError::in_file(
+        path,
+        None,
+        format!(
+            "manifest id `{id}` is also declared by {}; ids must be unique",
+            other.display()
+        ),
+    )
+}
+
+/// Every manifest file under `root`, loaded; a file declaring an id that an earlier file
+/// declares is an error naming both.
+pub fn load_all(root: &Path, kind: ManifestKind) -> Vec<(PathBuf, Result<LoadedManifest, ConfigError>)> {
+    let mut first: BTreeMap<String, PathBuf> = BTreeMap::new();
+    load_files(root, kind)
+        .into_iter()
+        .map(|(file, loaded)| {
+            let loaded = loaded.and_then(|m| match first.get(&m.manifest.id) {
+                Some(other) => Err(duplicate_id(&m.manifest.id, &file, other)),
+                None => {
+                    first.insert(m.manifest.id.clone(), file.clone());
+                    Ok(m)
+                }
+            });
+            (file, loaded)
+        })
+        .collect()
+}
+
 pub fn find_manifest(root: &Path, name: &str, kind: ManifestKind) -> Result<LoadedManifest, ConfigError> {
     let as_path = Path::new(name);
     if as_path.extension().is_some() && as_path.is_file() {
         return load_manifest(as_path);
     }
-    for file in manifest_files(root, kind) {
-        if file.file_stem().and_then(|s| s.to_str()) == Some(name) {
-            return load_manifest(&file);
-        }
-    }
-    // A file may be named differently from its id.
-    for file in manifest_files(root, kind) {
-        if let Ok(loaded) = load_manifest(&file) {
-            if loaded.manifest.id == name {
-                return Ok(loaded);
-            }
-        }
+    let mut all = load_files(root, kind);
+    // By file name first, then by id (a file may be named differently from its id).
+    let found = all
+        .iter()
+        .position(|(file, _)| file.file_stem().and_then(|s| s.to_str()) == Some(name))
+        .or_else(|| {
+            all.iter()
+                .position(|(_, r)| r.as_ref().is_ok_and(|m| m.manifest.id == name))
+        });
+    if let Some(i) = found {
+        let (path, loaded) = all.swap_remove(i);
+        let m = loaded?;
+        let twin = all
+            .iter()
+            .find(|(_, r)| r.as_ref().is_ok_and(|o| o.manifest.id == m.manifest.id));
+        return match twin {
+            Some((other, _)) => Err(duplicate_id(&m.manifest.id, &path, other)),
+            None => Ok(m),
+        };
     }
     let wherein = dirs_for(root, kind)
         .iter()

@@ -203,7 +203,7 @@ pub fn expand(m: &LoadedManifest, profile: &str, overrides: &Overrides) -> Resul
                     deep_merge(&mut value, &layer.value);
                 }
                 deep_merge(&mut value, &top);
-                let config = resolve_merged(&value).map_err(|e| {
+                let invalid = |e: &dyn std::fmt::Display| {
                     let needle = point.last().map(|(a, _)| a.as_str()).unwrap_or("base");
                     m.error(
                         needle,
@@ -213,7 +213,13 @@ pub fn expand(m: &LoadedManifest, profile: &str, overrides: &Overrides) -> Resul
                             overrides.hint()
                         ),
                     )
-                })?;
+                };
+                let config = resolve_merged(&value).map_err(|e| invalid(&e))?;
+                // A config that cannot train (epochs: 0, lr: -1, …) is refused before anything
+                // is stored; the fake trainer's configs are test fixtures, not runs to train.
+                if config.fake.is_none() {
+                    config.validate().map_err(|e| invalid(&e))?;
+                }
                 let parents: Vec<usize> = defs[stage].needs.iter().map(|n| of_stage[n.as_str()]).collect();
                 let parent_ids: Vec<String> = parents.iter().map(|&p| plan.nodes[p].id.clone()).collect();
                 let config_json = config.canonical_json();

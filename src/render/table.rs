@@ -207,7 +207,7 @@ pub fn build(m: &LoadedManifest, profile: &str, runs: &[MemberRun]) -> Result<Ta
     Ok(TableModel {
         id: man.id.clone(),
         title: man.title.clone(),
-        paper_table: man.paper.as_ref().map(|p| p.table.clone()),
+        paper_table: man.paper.as_ref().map(|p| paper_reference(&p.table)),
         profile: profile.to_string(),
         unsupported: man.unsupported.clone(),
         row_header: table.rows.names().join(" / "),
@@ -432,4 +432,13 @@ fn revisions(runs: &[MemberRun]) -> Vec<String> {
         })
         .collect();
     revs.into_iter().collect()
+}
+
+/// How a caption names the paper's table or figure: `Table 4(f)`, `Figure 1`.
+fn paper_reference(table: &str) -> String {
+    if table.starts_with("Figure") || table.starts_with("Table") {
+        table.to_string()
+    } else {
+        format!("Table {table}")
+    }
 }

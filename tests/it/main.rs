@@ -22,4 +22,5 @@ mod render_cli;
 mod step_parity;
 mod store;
 mod train;
+mod trust;
 mod verify;

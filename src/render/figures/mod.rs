@@ -158,12 +158,13 @@ pub fn render_figures(
         source,
     })?;
     let mut learned = Vec::new();
+    let mut slugs = Slugs::default();
     for (label, run) in &reps {
         let result = store.result(&run.run_id)?;
         for (kind, curves) in LearnedCurves::by_kind(&result.learned) {
             learned.push((format!("{label}: {kind}"), curves));
         }
-        let slug = slug(label);
+        let slug = slugs.unique(label);
         if result.reliability.iter().any(|b| b.count > 0) {
             report.written.extend(save(
                 &Reliability {
@@ -222,21 +223,40 @@ pub fn render_figures(
 }
 
 /// A file-name-safe form of a row label.
+/// A file-name-safe form of a row label: letters, digits, `-` and `.` kept, every other run of
+/// characters one `_`.
 fn slug(label: &str) -> String {
-    let s: String = label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut s = String::new();
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+            s.push(c);
+        } else if !s.ends_with('_') {
+            s.push('_');
+        }
+    }
+    let s = s.trim_matches('_');
     if s.is_empty() {
         "run".into()
     } else {
-        s
+        s.to_string()
+    }
+}
+
+/// Slugs handed out so far in one render, so that two labels that read alike still get two
+/// files (`-2`, `-3` … after the first).
+#[derive(Default)]
+struct Slugs(std::collections::HashSet<String>);
+
+impl Slugs {
+    fn unique(&mut self, label: &str) -> String {
+        let base = slug(label);
+        let mut candidate = base.clone();
+        let mut n = 1;
+        while !self.0.insert(candidate.clone()) {
+            n += 1;
+            candidate = format!("{base}-{n}");
+        }
+        candidate
     }
 }
 
@@ -262,14 +282,22 @@ fn register_font() {
 }
 
 /// Writes `<stem>.svg` and `<stem>.png`.
+/// `stem` + `suffix`. Not `with_extension`: a stem made from a label such as `U(1,1.3)` has
+/// dots of its own, and replacing from the last one would make two labels one file.
+fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
+    let mut name = stem.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 pub fn save(figure: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>, RenderError> {
     register_font();
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |message: String| RenderError::Figure { path, message }
     };
-    let svg_path = stem.with_extension("svg");
-    let png_path = stem.with_extension("png");
+    let svg_path = with_suffix(stem, ".svg");
+    let png_path = with_suffix(stem, ".png");
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -369,6 +397,33 @@ fn layer_panel<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// init-ablation's labels differ after a dot; they once made 11 files for 13 figures.
+    #[test]
+    fn labels_that_differ_anywhere_get_their_own_files() {
+        let labels = [
+            "U(1,1.3) / APA U(0,1)",
+            "U(1,1.3) / APA U(-1,0)",
+            "U(1,1.3) / APA U(-1,0)",
+            "a/b",
+            "a_b",
+        ];
+        let mut slugs = Slugs::default();
+        let files: std::collections::HashSet<PathBuf> = labels
+            .iter()
+            .map(|l| {
+                with_suffix(
+                    &Path::new("out").join(format!("reliability-{}", slugs.unique(l))),
+                    ".png",
+                )
+            })
+            .collect();
+        assert_eq!(files.len(), labels.len(), "{files:?}");
+        assert!(
+            files.contains(Path::new("out/reliability-U_1_1.3_APA_U_0_1.png")),
+            "{files:?}"
+        );
+    }
 
     #[test]
     fn natural_order_and_channel_means() {

@@ -1,0 +1,189 @@
+//! Defects found by trying the tool as a new user (issue 13), each through the binary: the
+//! commands refuse bad input with status 2 and a message naming it, before anything is stored.
+
+use std::process::Output;
+
+use crate::common::Sandbox;
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const FAKE: &str = "title: t\nbase: { model: { arch: resnet8 }, fake: { epochs: 1 } }\n\
+                    axes:\n  act: { key: model.activation, values: [relu, aglu] }\n\
+                    table: { rows: act, columns: [{ metric: top1 }] }\n";
+
+#[test]
+fn two_manifests_with_one_id_are_refused_naming_both_files() {
+    let sb = Sandbox::default();
+    sb.manifest("first.yaml", &format!("id: same\n{FAKE}"));
+    sb.manifest("second.yaml", &format!("id: same\n{FAKE}"));
+    let out = sb.run(&["run", "same"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("first.yaml") && err.contains("second.yaml"), "{err}");
+    assert!(!sb.path("results/runs").exists(), "nothing trained");
+    let listed = sb.run(&["list"]);
+    assert!(
+        stdout(&listed).contains("INVALID") && stdout(&listed).contains("also declared by"),
+        "{}",
+        stdout(&listed)
+    );
+}
+
+#[test]
+fn rm_rejects_an_unknown_manifest_or_status() {
+    let sb = Sandbox::default();
+    sb.manifest("t.yaml", &format!("id: t\n{FAKE}"));
+    assert_eq!(code(&sb.run(&["run", "t"])), 0);
+    let out = sb.run(&["rm", "--manifest", "table99", "--yes"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no runs of manifest `table99`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sb.run(&["rm", "--manifest", "t", "--profile", "smoke", "--yes"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("it has: paper"), "{}", stderr(&out));
+    let out = sb.run(&["rm", "--manifest", "t", "--status", "fialed", "--yes"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("unknown run status `fialed`"),
+        "{}",
+        stderr(&out)
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&stdout(&sb.run(&["status", "t", "--json"]))).unwrap();
+    let runs = status["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "nothing was removed");
+    assert!(runs.iter().all(|r| r["state"] == "done"), "{runs:?}");
+}
+
+#[test]
+fn list_without_a_manifest_folder_says_so() {
+    let sb = Sandbox::default();
+    let out = sb.run(&["list", "--experiments", "nowhere"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no manifest folder nowhere"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn devices_are_checked_before_anything_is_stored() {
+    let sb = Sandbox::default();
+    sb.manifest("t.yaml", &format!("id: t\n{FAKE}"));
+    for (device, says) in [("tpu", "unknown device 'tpu'"), ("cuda:0", "cuda:0")] {
+        let out = sb.run(&["run", "t", "--device", device]);
+        assert_eq!(code(&out), 2, "{device}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{device}: {}", stderr(&out));
+    }
+    assert!(!sb.path("results").exists(), "no store, no run folder");
+}
+
+#[test]
+fn a_run_config_that_cannot_train_is_refused_at_plan_time() {
+    let sb = Sandbox::default();
+    for (key, value) in [("epochs", "0"), ("batch_size", "0"), ("lr", "-1")] {
+        sb.manifest(
+            "bad.yaml",
+            &format!(
+                "id: bad\ntitle: t\nbase: {{ model: {{ arch: resnet8, num_classes: 10 }}, \
+                 data: {{ dataset: synthetic_lt, classes: 10 }}, train: {{ {key}: {value} }} }}\n"
+            ),
+        );
+        let out = sb.run(&["plan", "bad"]);
+        assert_eq!(code(&out), 2, "{key}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("train.{key}")),
+            "{key}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn plan_prints_costs_as_plain_numbers() {
+    let sb = Sandbox::default();
+    sb.manifest(
+        "ok.yaml",
+        "id: ok\ntitle: t\nbase: { model: { arch: resnet8, num_classes: 10 }, \
+         data: { dataset: synthetic_lt, classes: 10, train_per_class_max: 100 }, train: { epochs: 3 } }\n",
+    );
+    let out = sb.run(&["plan", "ok"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.contains("image passes"))
+        .expect("a cost line");
+    assert!(!line.contains("e2") && !line.contains("e3"), "{line}");
+    assert!(line.contains("3 epochs"), "{line}");
+}
+
+#[test]
+fn a_figure_manifest_is_captioned_as_a_figure() {
+    let sb = Sandbox::default();
+    sb.manifest(
+        "f.yaml",
+        &format!("id: f\npaper: {{ table: \"Figure 1\" }}\n{FAKE}"),
+    );
+    let out = sb.run(&["run", "f"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("(paper Figure 1)"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("Table Figure"), "{}", stdout(&out));
+}
+
+#[test]
+fn verify_refuses_fixtures_that_check_nothing_and_says_each_error_once() {
+    let sb = Sandbox::default();
+    let src = std::fs::canonicalize("tests/fixtures/models/se_resnet32_sigmoid_cosine.json").unwrap();
+    let weights =
+        std::fs::canonicalize("tests/fixtures/models/se_resnet32_sigmoid_cosine.safetensors").unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+    let variant = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut f = fixture.clone();
+        f["weights"] = serde_json::json!(weights);
+        f.as_object_mut().unwrap().remove("weights_pth");
+        edit(&mut f);
+        let path = sb.path(name);
+        std::fs::write(&path, f.to_string()).unwrap();
+        path
+    };
+    let empty = variant("empty.json", &|f| {
+        f["input"] = serde_json::json!([]);
+        f["input_shape"] = serde_json::json!([0, 3, 32, 32]);
+        f["logits"] = serde_json::json!([]);
+        f["logits_shape"] = serde_json::json!([0, 10]);
+    });
+    let negative = variant("negative.json", &|f| {
+        f["tolerance"]["max_abs"] = serde_json::json!(-1.0)
+    });
+    for (path, says) in [(&empty, "empty batch"), (&negative, "must be a number ≥ 0")] {
+        let out = sb.run(&["verify", path.to_str().unwrap()]);
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out).matches(says).count(),
+            1,
+            "said once: {}",
+            stderr(&out)
+        );
+        let json = sb.run(&["verify", "--json", path.to_str().unwrap()]);
+        assert_eq!(code(&json), 2);
+        let line: serde_json::Value = serde_json::from_str(stdout(&json).trim()).expect("one JSON object");
+        assert_eq!(line["passed"], false);
+        assert!(line["error"].as_str().unwrap().contains(says));
+    }
+}
