@@ -38,7 +38,7 @@ fn main() {
     });
     assert_eq!(plan.nodes.len(), 10_000);
     timed("plan report vs empty store (repro plan)", || {
-        repro::exec::plan_report(&plan, &store).unwrap()
+        repro::exec::plan_report(&plan, Some(&store)).unwrap()
     });
     timed("register plan in store (start of repro run)", || {
         store.register_plan(&plan).unwrap()
@@ -62,7 +62,7 @@ fn main() {
     timed("status: expand + statuses + classify (repro status NAME)", || {
         let m = load_manifest(&path).unwrap();
         let plan = expand(&m, "paper", &Overrides::default()).unwrap();
-        let (report, _) = repro::exec::plan_report(&plan, &store).unwrap();
+        let (report, _) = repro::exec::plan_report(&plan, Some(&store)).unwrap();
         assert_eq!(report.stages[0].done, 5_000);
     });
     timed("status: manifest_runs with final metrics (render query)", || {

@@ -5,7 +5,7 @@ use clap::Args;
 use repro::config::load::ManifestKind;
 use repro::config::{find_manifest, LoadedManifest, Overrides};
 use repro::plan::{expand, Plan};
-use repro::store::{Store, DEFAULT_DB};
+use repro::store::{Store, StoreError, DEFAULT_DB};
 
 #[derive(Debug, Clone, Args)]
 pub struct ManifestArgs {
@@ -37,8 +37,23 @@ pub struct DbArg {
 }
 
 impl DbArg {
+    /// For commands that write: creates the store when missing.
     pub fn open(&self) -> anyhow::Result<Store> {
         Ok(Store::open(&self.db)?)
+    }
+
+    /// For commands that only read: a missing store is an error, not a new empty file.
+    pub fn open_existing(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_existing(&self.db)?)
+    }
+
+    /// For commands that read what is there: no store yet means nothing has run.
+    pub fn open_if_exists(&self) -> anyhow::Result<Option<Store>> {
+        match Store::open_existing(&self.db) {
+            Ok(store) => Ok(Some(store)),
+            Err(StoreError::Missing(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -132,8 +132,8 @@ fn print_report(r: &PlanReport) {
 
 pub fn cmd_plan(args: PlanArgs) -> anyhow::Result<()> {
     let (_, plan) = args.manifest.plan(ManifestKind::Any)?;
-    let store = args.db.open()?;
-    let (report, _) = plan_report(&plan, &store)?;
+    let store = args.db.open_if_exists()?;
+    let (report, _) = plan_report(&plan, store.as_ref())?;
     if args.json {
         return print_json(&report);
     }
@@ -165,9 +165,8 @@ struct RunLine {
 }
 
 pub fn cmd_status(args: StatusArgs) -> anyhow::Result<()> {
-    let store = args.db.open()?;
     let Some(name) = args.name.clone() else {
-        let summaries = store.manifest_summaries()?;
+        let summaries = args.db.open_existing()?.manifest_summaries()?;
         if args.json {
             return print_json(&summaries);
         }
@@ -185,12 +184,16 @@ pub fn cmd_status(args: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     let (_, plan) = args.opts.plan(&name, ManifestKind::Any)?;
-    let (report, states) = plan_report(&plan, &store)?;
-    let stored: HashMap<String, _> = store
-        .manifest_runs(&plan.manifest, &plan.profile)?
-        .into_iter()
-        .map(|r| (r.run_id.clone(), r))
-        .collect();
+    let store = args.db.open_if_exists()?;
+    let (report, states) = plan_report(&plan, store.as_ref())?;
+    let stored: HashMap<String, _> = match &store {
+        Some(store) => store
+            .manifest_runs(&plan.manifest, &plan.profile)?
+            .into_iter()
+            .map(|r| (r.run_id.clone(), r))
+            .collect(),
+        None => HashMap::new(),
+    };
     let lines: Vec<RunLine> = plan
         .nodes
         .iter()
@@ -234,7 +237,7 @@ pub struct ShowArgs {
 }
 
 pub fn cmd_show(args: ShowArgs) -> anyhow::Result<()> {
-    let store = args.db.open()?;
+    let store = args.db.open_existing()?;
     let d = store.run_detail(&args.run)?;
     if args.json {
         return print_json(&d);
@@ -326,8 +329,10 @@ pub fn cmd_list(args: ListArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let store = args.db.open()?;
-    let summaries = store.manifest_summaries()?;
+    let summaries = match args.db.open_if_exists()? {
+        Some(store) => store.manifest_summaries()?,
+        None => Vec::new(),
+    };
     let lines: Vec<ListLine> = load_all(&args.experiments, ManifestKind::Any)
         .into_iter()
         .map(|(path, loaded)| {

@@ -33,7 +33,7 @@ pub fn cmd_rm(args: RmArgs) -> anyhow::Result<()> {
     if args.runs.is_empty() == args.manifest.is_none() {
         return Err(ConfigError::Usage("give run ids or --manifest, not both".into()).into());
     }
-    let store = args.db.open()?;
+    let store = args.db.open_existing()?;
     let ids: Vec<String> = match &args.manifest {
         Some(manifest) => {
             check_stored(&store, manifest, &args.profile)?;

@@ -15,10 +15,15 @@ pub struct PlanReport {
     pub unsupported: Option<String>,
 }
 
-/// Counts and cost of a plan against the store's statuses.
-pub fn plan_report(plan: &Plan, store: &Store) -> Result<(PlanReport, Vec<NodeState>), StoreError> {
+/// Counts and cost of a plan against the store's statuses (`None`: no store yet, so nothing
+/// has run).
+pub fn plan_report(plan: &Plan, store: Option<&Store>) -> Result<(PlanReport, Vec<NodeState>), StoreError> {
     let ids: Vec<&str> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
-    let states = classify(plan, &store.statuses(&ids)?);
+    let statuses = match store {
+        Some(store) => store.statuses(&ids)?,
+        None => Default::default(),
+    };
+    let states = classify(plan, &statuses);
     let mut cost = CostEstimate::default();
     for (node, state) in plan.nodes.iter().zip(&states) {
         if matches!(state, NodeState::ToRun | NodeState::Running) {

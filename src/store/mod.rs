@@ -38,12 +38,31 @@ pub enum StoreError {
     LostClaim(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("unsupported database URL `{0}`: results are stored in SQLite (sqlite://PATH, or a file path)")]
+    Url(String),
+    #[error("no results store at {} (nothing has been run with it yet; check --db)", .0.display())]
+    Missing(std::path::PathBuf),
+}
+
+/// `sqlite://PATH`, `sqlite:PATH` or a plain path as a sqlx SQLite URL; any other scheme is an
+/// error rather than a file of that name.
+fn sqlite_url(url: &str) -> Result<String, StoreError> {
+    if url.starts_with("sqlite:") {
+        return Ok(url.to_string());
+    }
+    match url.split_once("://") {
+        Some(_) => Err(StoreError::Url(url.to_string())),
+        None => Ok(format!("sqlite://{url}")),
+    }
 }
 
 impl crate::exit::ExitStatus for StoreError {
     fn exit_code(&self) -> i32 {
         match self {
-            StoreError::NotFound(_) | StoreError::Ambiguous(..) => crate::exit::INPUT,
+            StoreError::NotFound(_)
+            | StoreError::Ambiguous(..)
+            | StoreError::Url(_)
+            | StoreError::Missing(_) => crate::exit::INPUT,
             _ => crate::exit::FAILURE,
         }
     }
@@ -73,18 +92,30 @@ pub fn now() -> f64 {
 }
 
 impl Store {
-    /// Opens (creating if missing) and migrates the database at `url` (`sqlite://path` or a path).
+    /// Opens (creating if missing) and migrates the database at `url` (`sqlite://path` or a path):
+    /// for commands that write.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, true)
+    }
+
+    /// Opens an existing database: for commands that only read, which must not leave an empty
+    /// store behind a mistyped `--db`.
+    pub fn open_existing(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, false)
+    }
+
+    fn open_with(url: &str, create: bool) -> Result<Self, StoreError> {
+        let url = sqlite_url(url)?;
+        let options = SqliteConnectOptions::from_str(&url)?;
+        let path = Path::new(options.get_filename()).to_path_buf();
+        if !create && !path.is_file() {
+            return Err(StoreError::Missing(path));
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let url = if url.starts_with("sqlite:") {
-            url.to_string()
-        } else {
-            format!("sqlite://{url}")
-        };
-        let options = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
+        let options = options
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)

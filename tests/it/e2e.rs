@@ -307,9 +307,9 @@ fn plan_counts_and_costs_what_is_left() {
     let sb = Sandbox::default();
     sb.manifest(
         "p.yaml",
-        "id: p\ntitle: t\nbase: { data: { dataset: synthetic_lt, classes: 10, imbalance: 1, train_per_class_max: 100 }, train: { epochs: 5 } }\n\
+        "id: p\ntitle: t\nbase: { model: { num_classes: 10 }, data: { dataset: synthetic_lt, classes: 10, imbalance: 1, train_per_class_max: 100 }, train: { epochs: 5 } }\n\
          axes:\n  act: { key: model.activation, values: [relu, aglu] }\nseeds: [0, 1, 2]\n\
-         stages:\n  pre: {}\n  ft: { needs: [pre], config: { train: { epochs: 2 } } }\n",
+         stages:\n  pre: {}\n  ft: { needs: [pre], config: { train: { epochs: 2, schedule: { warmup_epochs: 1 } } } }\n",
     );
     let plan = sb.json(&["plan", "p", "--json"]);
     assert_eq!(plan["runs"], 12);
@@ -335,7 +335,7 @@ fn layering_precedence_and_explain() {
     let sb = Sandbox::default();
     sb.manifest(
         "l.yaml",
-        "id: l\ntitle: t\nbase: { train: { epochs: 5, lr: 0.1 } }\nprofiles:\n  smoke: { train: { epochs: 2 }, seeds: [7] }\n",
+        "id: l\ntitle: t\nbase: { train: { epochs: 5, lr: 0.1 } }\nprofiles:\n  smoke: { train: { epochs: 2, schedule: { warmup_epochs: 1 } }, seeds: [7] }\n",
     );
     let explain = |extra: &[&str], env: Option<(&str, &str)>| {
         let mut args = vec!["config", "l", "--profile", "smoke", "--explain", "train.epochs"];

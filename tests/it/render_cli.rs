@@ -98,6 +98,10 @@ fn run_ends_by_printing_the_table_and_render_writes_every_format() {
 #[test]
 fn render_reports_bad_input_with_status_2() {
     let sb = sandbox();
+    let out = sb.run(&["render", "t"]);
+    assert_eq!(out.status.code(), Some(2), "no store yet: {:?}", text(&out));
+    assert!(text(&out).1.contains("no results store"), "{:?}", text(&out));
+    assert_eq!(sb.run(&["run", "t"]).status.code(), Some(0));
     let out = sb.run(&["render", "nosuch"]);
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
 

@@ -187,3 +187,33 @@ fn verify_refuses_fixtures_that_check_nothing_and_says_each_error_once() {
         assert!(line["error"].as_str().unwrap().contains(says));
     }
 }
+
+#[test]
+fn read_commands_never_create_a_store_and_unknown_urls_are_refused() {
+    let sb = Sandbox::default();
+    sb.manifest("t.yaml", &format!("id: t\n{FAKE}"));
+    let out = sb.run(&["status", "t", "--db", "postgres://localhost/x"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unsupported database URL"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!sb.path("postgres:").exists());
+    let out = sb.run(&["status", "--db", "typo.sqlite"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no results store at typo.sqlite"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!sb.path("typo.sqlite").exists());
+    for args in [&["plan", "t"][..], &["status", "t"], &["list"]] {
+        let out = sb.run(args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    }
+    assert!(
+        !sb.path("results").exists(),
+        "plan, status and list wrote nothing"
+    );
+}
