@@ -279,7 +279,7 @@ mod tests {
         axes:\n  a: { key: model.activation, values: [relu, aglu] }\n  \
         z: { keys: [model.attention, model.gate], values: [[se, sigmoid], [se, apa], [cbam, apa]] }\n\
         seeds: [0, 1]\n\
-        stages:\n  pre: {}\n  ft: { needs: [pre], config: { train: { epochs: 1 } } }\n\
+        stages:\n  pre: {}\n  ft: { needs: [pre], config: { train: { epochs: 1, schedule: { warmup_epochs: 0 } } } }\n\
         profiles:\n  smoke: { seeds: [5], model: { arch: resnet8, activation: gelu } }\n";
 
     #[test]
