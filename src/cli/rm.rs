@@ -65,8 +65,30 @@ pub fn cmd_rm(args: RmArgs) -> anyhow::Result<()> {
     }
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let removed = store.remove(&refs)?;
+    for (id, files) in &removed {
+        remove_run_folders(id, files);
+    }
     println!("removed {} runs", removed.len());
     Ok(())
+}
+
+/// Deletes the folders a removed run's files are in (its checkpoint, its fake-trainer log …),
+/// so that running it again trains it from the start instead of finding a finished checkpoint.
+/// Only folders named after the run are deleted: an artifact elsewhere is left alone.
+fn remove_run_folders(id: &str, files: &[std::path::PathBuf]) {
+    let folders: std::collections::BTreeSet<&std::path::Path> = files
+        .iter()
+        .filter_map(|f| f.parent())
+        .filter(|dir| dir.file_name().is_some_and(|n| n == id))
+        .collect();
+    for dir in folders {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            eprintln!(
+                "warning: run {id} is removed, but its folder {} could not be: {e}",
+                dir.display()
+            );
+        }
+    }
 }
 
 /// A manifest/profile the store has no runs for is a typo, not "nothing to remove".

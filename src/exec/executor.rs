@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -163,10 +163,21 @@ fn fill_summary(summary: &mut ExecSummary, states: &[NodeState]) {
     }
 }
 
-/// Statuses from the store, after taking back runs whose process died.
+/// Statuses from the store, after taking back runs whose process died. Runs removed from the
+/// store while this plan runs (`repro rm`) are registered again: a vanished run would otherwise
+/// look claimed by someone else forever.
 fn refresh(sh: &Shared, ids: &[&str]) -> Result<HashMap<String, RunStatus>, StoreError> {
     sh.store
         .recover_stale(&hostname(), pid_alive, sh.opts.stale_after_s)?;
+    let statuses = sh.store.statuses(ids)?;
+    let vanished = ids.iter().filter(|id| !statuses.contains_key(**id)).count();
+    if vanished == 0 {
+        return Ok(statuses);
+    }
+    eprintln!(
+        "note: {vanished} runs of this plan were removed from the store while it ran; they will run again"
+    );
+    sh.store.register_plan(sh.plan)?;
     sh.store.statuses(ids)
 }
 
@@ -331,6 +342,9 @@ fn run_one(
 ) -> Result<(RunStatus, Option<String>), StoreError> {
     let n = &sh.plan.nodes[node];
     let out_dir = run_dir(sh, &n.id);
+    if attempt == 1 {
+        set_aside_leftovers(&out_dir);
+    }
     let outcome = parents_of(sh, n)
         .map_err(|e| TrainError::Failed(e.to_string()))
         .and_then(|parents| {
@@ -362,6 +376,31 @@ fn run_one(
         Ok(result) => record(sh, &n.id, result),
         Err(TrainError::Interrupted { .. }) => release(sh, &n.id, RunStatus::Interrupted, None),
         Err(e) => release(sh, &n.id, RunStatus::Failed, Some(e.to_string())),
+    }
+}
+
+/// A first attempt has nothing to resume: files already in its folder belong to a run whose row
+/// was removed (`repro rm`, a deleted store). They are moved aside, not adopted, so the run
+/// trains from the start; nothing is deleted.
+fn set_aside_leftovers(out_dir: &Path) {
+    if !out_dir.exists() {
+        return;
+    }
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut aside = out_dir.as_os_str().to_owned();
+    aside.push(format!(".orphaned-{stamp}"));
+    match std::fs::rename(out_dir, &aside) {
+        Ok(()) => eprintln!(
+            "note: {} held files of an earlier run with this id that the store no longer has; moved to {}",
+            out_dir.display(),
+            Path::new(&aside).display()
+        ),
+        Err(e) => eprintln!(
+            "warning: cannot move aside the leftovers in {}: {e}",
+            out_dir.display()
+        ),
     }
 }
 

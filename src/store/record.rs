@@ -347,8 +347,8 @@ impl Store {
     }
 
     /// Deletes runs and everything derived from them (their dependants too), except running
-    /// ones. Returns the ids removed.
-    pub fn remove(&self, ids: &[&str]) -> Result<Vec<String>, StoreError> {
+    /// ones. Returns the runs removed with the files they had recorded, for the caller to delete.
+    pub fn remove(&self, ids: &[&str]) -> Result<Vec<(String, Vec<std::path::PathBuf>)>, StoreError> {
         self.run(async {
             let mut tx = self.pool.begin().await?;
             // A no-op write takes the write lock before the reads below.
@@ -366,12 +366,28 @@ impl Store {
             .await?;
             let removed: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
             let refs: Vec<&str> = removed.iter().map(String::as_str).collect();
+            let files = sqlx::query(
+                "SELECT run_id, path FROM artifacts WHERE run_id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(ids_json(&refs))
+            .fetch_all(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?1))")
                 .bind(ids_json(&refs))
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(removed)
+            Ok(removed
+                .into_iter()
+                .map(|id| {
+                    let paths = files
+                        .iter()
+                        .filter(|f| f.get::<&str, _>(0) == id)
+                        .map(|f| std::path::PathBuf::from(f.get::<String, _>(1)))
+                        .collect();
+                    (id, paths)
+                })
+                .collect())
         })
     }
 }

@@ -396,3 +396,43 @@ fn rm_needs_confirmation_and_removes_dependants() {
     let out = sb.run(&["rm", "--manifest", "t2", "--yes"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("removed 8 runs"));
 }
+
+/// `repro rm` of a run a sweep has yet to start once made the sweep wait for it forever: the
+/// claim found no row and read that as "another process has it".
+#[test]
+fn removing_a_pending_run_during_a_sweep_does_not_hang_it() {
+    let sb = Sandbox::default();
+    sb.manifest(
+        "r.yaml",
+        "id: r\ntitle: t\nbase: { model: { arch: resnet8 }, fake: { epochs: 1, sleep_ms: 1500 } }\n\
+         axes:\n  act: { key: model.activation, values: [relu, aglu] }\n",
+    );
+    let mut sweep = sb.spawn(&["run", "r", "--jobs", "1"]);
+    wait_for_running(&sb, "r");
+    let runs = sb.status("r");
+    let pending = runs
+        .iter()
+        .find(|r| r["state"] == "to_run")
+        .expect("one run still to run")["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(code(&sb.run(&["rm", &pending, "--yes"])), 0);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = sweep.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = sweep.kill();
+            panic!("the sweep still waits 30 s after the rm");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    assert_eq!(
+        states(&sb.status("r")),
+        ["done", "done"],
+        "the removed run ran again"
+    );
+}

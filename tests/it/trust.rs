@@ -217,3 +217,62 @@ fn read_commands_never_create_a_store_and_unknown_urls_are_refused() {
         "plan, status and list wrote nothing"
     );
 }
+
+/// What one run recorded, as `repro show --json` prints it.
+fn shown(sb: &Sandbox, run: &str) -> serde_json::Value {
+    serde_json::from_str(&stdout(&sb.run(&["show", run, "--json"]))).expect("show --json")
+}
+
+#[test]
+fn a_removed_run_is_trained_again_from_the_start() {
+    let sb = Sandbox::default();
+    sb.manifest(
+        "t.yaml",
+        "id: t\ntitle: t\nbase: { model: { arch: resnet8 }, fake: { epochs: 2 } }\n\
+         axes:\n  act: { key: model.activation, values: [relu, aglu] }\n",
+    );
+    assert_eq!(code(&sb.run(&["run", "t"])), 0);
+    let status: serde_json::Value =
+        serde_json::from_str(&stdout(&sb.run(&["status", "t", "--json"]))).unwrap();
+    let ids: Vec<String> = status["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run"].as_str().unwrap().to_string())
+        .collect();
+    let folder = |id: &str| sb.path("results/runs").join(id);
+
+    // rm deletes the run's folder with its rows.
+    assert!(folder(&ids[0]).join("fake-checkpoint.txt").is_file());
+    assert_eq!(code(&sb.run(&["rm", &ids[0], "--yes"])), 0);
+    assert!(!folder(&ids[0]).exists(), "the removed run's folder is gone");
+
+    // Leftovers of a run the store no longer has (here: the folder kept aside across an rm)
+    // are moved aside, never resumed from.
+    let kept = sb.path("kept");
+    std::fs::rename(folder(&ids[1]), &kept).unwrap();
+    assert_eq!(code(&sb.run(&["rm", &ids[1], "--yes"])), 0);
+    std::fs::rename(&kept, folder(&ids[1])).unwrap();
+
+    let out = sb.run(&["run", "t"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("moved to"), "{}", stderr(&out));
+    for id in &ids {
+        let result = &shown(&sb, id)["result"];
+        assert_eq!(
+            result["metrics"]["fake"]["resumed_from_epoch"], 0.0,
+            "{id} trained from the start"
+        );
+        assert_eq!(result["epochs"].as_array().unwrap().len(), 2, "{id}");
+    }
+    let aside = std::fs::read_dir(sb.path("results/runs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{}.orphaned-", ids[1]))
+        })
+        .count();
+    assert_eq!(aside, 1, "the leftovers are kept, aside");
+}
