@@ -2,8 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -44,7 +42,7 @@ pub struct Interrupted(pub usize);
 
 impl repro::exit::ExitStatus for Interrupted {
     fn exit_code(&self) -> i32 {
-        repro::exit::INTERRUPTED
+        super::signals::exit_code()
     }
 }
 
@@ -74,14 +72,7 @@ pub fn cmd_run(
         ..ExecOptions::default()
     };
     let store = args.db.open()?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    // A second Ctrl-C is for when a trainer ignores the flag.
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    })?;
+    let cancel = super::signals::cancellation();
     let prov = provenance::collect(versions);
     let progress = Progress::new(args.json);
     let summary = execute(&plan, &store, &FakeOr(real), &prov, &opts, cancel, &|e| {

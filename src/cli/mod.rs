@@ -6,6 +6,7 @@ mod execute;
 mod inspect;
 mod render;
 mod rm;
+mod signals;
 mod train;
 mod verify;
 
@@ -95,6 +96,16 @@ macro_rules! first_status {
 
 /// The exit status of a failed command: the first error in its chain that names one, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
+    let interrupted = err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<repro::train::TrainError>(),
+            Some(repro::train::TrainError::Interrupted { .. })
+        )
+    });
+    if interrupted {
+        // 130 or 143: which signal stopped the run.
+        return signals::exit_code();
+    }
     first_status!(
         err,
         Interrupted,

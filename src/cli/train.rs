@@ -2,8 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use clap::Args;
 
@@ -41,10 +39,8 @@ pub fn cmd_train(args: TrainArgs) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| ConfigError::Usage(format!("--device: {e}")))?;
 
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    // Ctrl-C stops after the current batch; the last checkpoint stays for a resume.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    // A signal stops after the current batch; the last checkpoint stays for a resume.
+    let cancel = super::signals::cancellation();
     let ctx = TrainContext {
         out_dir: args.out.clone(),
         resume: true,

@@ -436,3 +436,33 @@ fn removing_a_pending_run_during_a_sweep_does_not_hang_it() {
         "the removed run ran again"
     );
 }
+
+/// SIGTERM (from `timeout`, Slurm, Docker, systemd) stops a sweep like Ctrl-C: runs marked
+/// interrupted, never left "running", and the exit status says which signal (128 + 15).
+#[test]
+fn sigterm_interrupts_like_ctrl_c_and_exits_143() {
+    let sb = Sandbox::default();
+    sb.manifest("t3.yaml", &two_stage("{ epochs: 20, sleep_ms: 25 }"));
+    let child = sb
+        .cmd(&["run", "t3", "--jobs", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_running(&sb, "t3");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run the same command again to resume"));
+    let runs = sb.status("t3");
+    assert!(!states(&runs).iter().any(|s| s == "running"), "{runs:?}");
+    assert!(states(&runs).iter().any(|s| s == "to_run"));
+}
