@@ -123,7 +123,7 @@ run_repro() { # recipe seed out_json
     "$PY" - "$dir/out/result.json" "$out" "$start" "$(now)" "$EPOCHS" "$seed" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-classes = sorted(r["test"]["per_class"], key=lambda c: c["class"])
+classes = sorted(r["classes"], key=lambda c: c["class"])
 json.dump({
     "implementation": "repro",
     "seed": int(sys.argv[6]),

@@ -14,7 +14,7 @@ fn main() {
     repro::backend::keep_freed_memory();
     let cli = cli::Cli::parse();
     if let Err(err) = cli::dispatch(cli, &repro::exec::BurnTrainer) {
-        eprintln!("error: {err:#}");
+        eprintln!("error: {}", cli::message(&err));
         std::process::exit(cli::exit_code(&err));
     }
 }

@@ -19,8 +19,8 @@ pub struct ManifestArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ManifestOpts {
     /// Named overlay: paper (default), cpu, smoke, or any the manifest defines
-    #[arg(long, default_value = repro::config::manifest::PAPER_PROFILE)]
-    pub profile: String,
+    #[arg(long)]
+    pub profile: Option<String>,
     /// Override a config key for every run (highest precedence), e.g. --set train.epochs=2
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
     pub set: Vec<String>,
@@ -42,14 +42,19 @@ impl DbArg {
         Ok(Store::open(&self.db)?)
     }
 
-    /// For commands that only read: a missing store is an error, not a new empty file.
+    /// For commands that change what is stored: a missing store is an error, not a new file.
     pub fn open_existing(&self) -> anyhow::Result<Store> {
         Ok(Store::open_existing(&self.db)?)
     }
 
+    /// For commands that only read: a missing store is an error, and nothing is written.
+    pub fn open_read_only(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_read_only(&self.db)?)
+    }
+
     /// For commands that read what is there: no store yet means nothing has run.
     pub fn open_if_exists(&self) -> anyhow::Result<Option<Store>> {
-        match Store::open_existing(&self.db) {
+        match Store::open_read_only(&self.db) {
             Ok(store) => Ok(Some(store)),
             Err(StoreError::Missing(_)) => Ok(None),
             Err(e) => Err(e.into()),
@@ -58,15 +63,29 @@ impl DbArg {
 }
 
 impl ManifestOpts {
+    pub fn profile(&self) -> &str {
+        self.profile
+            .as_deref()
+            .unwrap_or(repro::config::manifest::PAPER_PROFILE)
+    }
+
     pub fn overrides(&self) -> anyhow::Result<Overrides> {
         Ok(Overrides::from_env_and_sets(&self.set)?)
     }
 
     /// Loads, validates and expands; any input error surfaces here, before the store is touched.
     pub fn plan(&self, name: &str, kind: ManifestKind) -> anyhow::Result<(LoadedManifest, Plan)> {
-        let m = find_manifest(&self.experiments, name, kind)?;
-        let plan = expand(&m, &self.profile, &self.overrides()?)?;
+        let m = self.load(name, kind)?;
+        let plan = self.expand(&m, self.profile())?;
         Ok((m, plan))
+    }
+
+    pub fn load(&self, name: &str, kind: ManifestKind) -> anyhow::Result<LoadedManifest> {
+        Ok(find_manifest(&self.experiments, name, kind)?)
+    }
+
+    pub fn expand(&self, m: &LoadedManifest, profile: &str) -> anyhow::Result<Plan> {
+        Ok(expand(m, profile, &self.overrides()?)?)
     }
 }
 

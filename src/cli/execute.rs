@@ -1,16 +1,15 @@
 //! `repro run` / `repro sweep`.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::common::{DbArg, ManifestArgs};
+use super::progress::{Mode, RunProgress};
 use super::render::{render_after_run, TABLES_DIR};
 use repro::config::load::ManifestKind;
 use repro::config::ConfigError;
-use repro::exec::{execute, provenance, Event, ExecOptions, ExecSummary, FakeOr, Trainer};
+use repro::exec::{execute, provenance, ExecOptions, ExecSummary, FakeOr, Trainer};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -30,7 +29,11 @@ pub struct RunArgs {
     /// Where each run's folder (checkpoints) goes
     #[arg(long, default_value = "results/runs")]
     pub out: PathBuf,
-    /// Print events and the summary as JSON lines
+    /// Take over a run whose owner has sent no heartbeat for this many seconds (runs of a
+    /// dead process on this host are taken over at once)
+    #[arg(long, value_name = "SECONDS", default_value_t = ExecOptions::default().stale_after_s)]
+    pub stale_after: f64,
+    /// Print events (started, epoch, finished) and the summary as JSON lines
     #[arg(long)]
     pub json: bool,
 }
@@ -69,12 +72,13 @@ pub fn cmd_run(
         devices: args.device.clone(),
         retry_failed: args.retry_failed,
         out_root: args.out.clone(),
+        stale_after_s: args.stale_after,
         ..ExecOptions::default()
     };
     let store = args.db.open()?;
     let cancel = super::signals::cancellation();
     let prov = provenance::collect(versions);
-    let progress = Progress::new(args.json);
+    let progress = RunProgress::new(Mode::detect(args.json));
     let summary = execute(&plan, &store, &FakeOr(real), &prov, &opts, cancel, &|e| {
         progress.event(e)
     })?;
@@ -110,66 +114,4 @@ fn report(s: &ExecSummary, json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// JSON lines for scripts, a progress bar on a terminal, nothing otherwise (failures are
-/// always reported on stderr).
-struct Progress {
-    json: bool,
-    bar: Option<ProgressBar>,
-}
-
-impl Progress {
-    fn new(json: bool) -> Self {
-        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {elapsed}  {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar
-        });
-        Self { json, bar }
-    }
-
-    fn event(&self, e: &Event) {
-        if self.json {
-            if let Ok(line) = serde_json::to_string(e) {
-                println!("{line}");
-            }
-            return;
-        }
-        match e {
-            Event::Planned { to_run, .. } => {
-                if let Some(bar) = &self.bar {
-                    bar.set_length(*to_run as u64);
-                }
-            }
-            Event::Started { run, .. } => {
-                if let Some(bar) = &self.bar {
-                    bar.set_message(format!("started {run}"));
-                }
-            }
-            Event::Finished {
-                run, status, error, ..
-            } => {
-                if let Some(bar) = &self.bar {
-                    bar.inc(1);
-                }
-                if let Some(err) = error {
-                    let line = format!("{run}: {status}: {err}");
-                    match &self.bar {
-                        Some(bar) => bar.println(&line),
-                        None => eprintln!("{line}"),
-                    }
-                }
-            }
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }

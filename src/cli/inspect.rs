@@ -1,5 +1,6 @@
 //! Read-only commands: config, plan, status, show, list.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
 use clap::Args;
@@ -8,8 +9,12 @@ use serde::Serialize;
 use super::common::{labels_text, print_json, DbArg, ManifestArgs, ManifestOpts};
 use repro::config::layers::explain;
 use repro::config::load::{load_all, LoadedManifest, ManifestKind};
-use repro::exec::{plan_report, PlanReport};
-use repro::plan::{run_layers, NodeState};
+use repro::config::manifest::PAPER_PROFILE;
+use repro::config::{ConfigError, Overrides};
+use repro::exec::provenance::staleness;
+use repro::exec::{plan_report, ExecOptions, PlanReport};
+use repro::plan::{expand, run_layers, NodeState};
+use repro::store::{Holder, Store};
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
@@ -162,11 +167,12 @@ struct RunLine {
     state: NodeState,
     error: Option<String>,
     metrics: BTreeMap<String, BTreeMap<String, f64>>,
+    holder: Option<HolderLine>,
 }
 
 pub fn cmd_status(args: StatusArgs) -> anyhow::Result<()> {
     let Some(name) = args.name.clone() else {
-        let summaries = args.db.open_existing()?.manifest_summaries()?;
+        let summaries = args.db.open_read_only()?.manifest_summaries()?;
         if args.json {
             return print_json(&summaries);
         }
@@ -183,17 +189,19 @@ pub fn cmd_status(args: StatusArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     };
-    let (_, plan) = args.opts.plan(&name, ManifestKind::Any)?;
+    let m = args.opts.load(&name, ManifestKind::Any)?;
     let store = args.db.open_if_exists()?;
+    let (profile, others) = status_profile(&args.opts, &m, store.as_ref())?;
+    let plan = args.opts.expand(&m, &profile)?;
     let (report, states) = plan_report(&plan, store.as_ref())?;
-    let stored: HashMap<String, _> = match &store {
-        Some(store) => store
-            .manifest_runs(&plan.manifest, &plan.profile)?
-            .into_iter()
-            .map(|r| (r.run_id.clone(), r))
-            .collect(),
-        None => HashMap::new(),
+    let (stored, holders) = match &store {
+        Some(store) => (
+            store.manifest_runs(&plan.manifest, &plan.profile)?,
+            store.holders()?,
+        ),
+        None => Default::default(),
     };
+    let stored: HashMap<String, _> = stored.into_iter().map(|r| (r.run_id.clone(), r)).collect();
     let lines: Vec<RunLine> = plan
         .nodes
         .iter()
@@ -206,25 +214,113 @@ pub fn cmd_status(args: StatusArgs) -> anyhow::Result<()> {
             state: *s,
             error: stored.get(&n.id).and_then(|r| r.error.clone()),
             metrics: stored.get(&n.id).map(|r| r.metrics.clone()).unwrap_or_default(),
+            holder: holders.iter().find(|h| h.run == n.id).map(HolderLine::of),
         })
         .collect();
     if args.json {
         return print_json(&serde_json::json!({ "summary": report, "runs": lines }));
     }
     print_report(&report);
-    for l in lines {
-        let err = l.error.map(|e| format!("  ({e})")).unwrap_or_default();
+    if !others.is_empty() {
         println!(
-            "  {}  {:<8} {:<10} seed={} {}{err}",
+            "  also in the store: profile {} (--profile to see it)",
+            others.join(", ")
+        );
+    }
+    for l in lines {
+        println!(
+            "  {}  {:<8} {:<10} seed={} {}{}",
             l.run,
             l.stage,
             l.state.as_str(),
             l.seed,
-            labels_text(&l.labels)
+            labels_text(&l.labels),
+            l.details()
         );
     }
     Ok(())
 }
+
+/// The profile `status NAME` shows: the one asked for, else the one with the latest run in the
+/// store (a smoke quick start shows its smoke runs, not 21 paper runs "to run"), else paper.
+/// Also returns the other profiles with runs, to mention them.
+fn status_profile(
+    opts: &ManifestOpts,
+    m: &LoadedManifest,
+    store: Option<&Store>,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let mut stored = match store {
+        Some(store) => store.manifest_summaries()?,
+        None => Vec::new(),
+    };
+    stored.retain(|s| s.manifest == m.manifest.id);
+    stored.sort_by(|a, b| {
+        b.last_started
+            .partial_cmp(&a.last_started)
+            .unwrap_or(Ordering::Equal)
+    });
+    let profile = match (&opts.profile, stored.first()) {
+        (Some(p), _) => p.clone(),
+        (None, Some(latest)) => latest.profile.clone(),
+        (None, None) => opts.profile().to_string(),
+    };
+    let others = stored
+        .into_iter()
+        .map(|s| s.profile)
+        .filter(|p| *p != profile)
+        .collect();
+    Ok((profile, others))
+}
+
+/// Who holds a running run, and whether a sweep would take it over.
+#[derive(Debug, Serialize)]
+struct HolderLine {
+    owner: String,
+    heartbeat_age_s: Option<f64>,
+    /// Why the next `run` takes it over, when it would.
+    stale: Option<String>,
+}
+
+impl HolderLine {
+    fn of(h: &Holder) -> Self {
+        let silent = h.silent_for_s();
+        Self {
+            owner: h.owner.clone(),
+            heartbeat_age_s: silent.is_finite().then_some(silent),
+            stale: staleness(h, ExecOptions::default().stale_after_s).map(|s| s.to_string()),
+        }
+    }
+}
+
+impl RunLine {
+    /// `  top1 45.67  (error)` / `  (held by node7:42, heartbeat 3 s ago)`.
+    fn details(&self) -> String {
+        let mut text = String::new();
+        for (name, value) in self.metrics.get("test").into_iter().flatten() {
+            if SHOWN_METRICS.contains(&name.as_str()) {
+                text.push_str(&format!("  {name} {value:.2}"));
+            }
+        }
+        if let Some(h) = &self.holder {
+            let beat = h
+                .heartbeat_age_s
+                .map_or("no heartbeat".to_string(), |s| format!("heartbeat {s:.0} s ago"));
+            let stale = h
+                .stale
+                .as_ref()
+                .map(|s| format!("; stale: {s}, the next run takes it over"))
+                .unwrap_or_default();
+            text.push_str(&format!("  (held by {}, {beat}{stale})", h.owner));
+        }
+        if let Some(e) = &self.error {
+            text.push_str(&format!("  ({e})"));
+        }
+        text
+    }
+}
+
+/// Final test metrics `status` prints per run (all of them are in `--json` and `show`).
+const SHOWN_METRICS: [&str; 4] = ["top1", "many", "medium", "few"];
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -237,7 +333,7 @@ pub struct ShowArgs {
 }
 
 pub fn cmd_show(args: ShowArgs) -> anyhow::Result<()> {
-    let store = args.db.open_existing()?;
+    let store = args.db.open_read_only()?;
     let d = store.run_detail(&args.run)?;
     if args.json {
         return print_json(&d);
@@ -321,9 +417,19 @@ struct ListLine {
     progress: BTreeMap<String, (usize, usize)>,
 }
 
+/// A manifest whose runs do not resolve under one of its profiles (an axis value that is no
+/// activation, say) parses, but cannot run: `list` says so rather than "not run".
+fn expands(m: &LoadedManifest) -> Result<(), ConfigError> {
+    let profiles = std::iter::once(PAPER_PROFILE).chain(m.manifest.profiles.keys().map(String::as_str));
+    for profile in profiles {
+        expand(m, profile, &Overrides::default())?;
+    }
+    Ok(())
+}
+
 pub fn cmd_list(args: ListArgs) -> anyhow::Result<()> {
     if !args.experiments.is_dir() {
-        return Err(repro::config::ConfigError::Usage(format!(
+        return Err(ConfigError::Usage(format!(
             "no manifest folder {} (run from the project folder, or pass --experiments DIR)",
             args.experiments.display()
         ))
@@ -340,8 +446,9 @@ pub fn cmd_list(args: ListArgs) -> anyhow::Result<()> {
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let (id, title, error) = match loaded {
-                Ok(m) => (m.manifest.id, Some(m.manifest.title), None),
+            let (id, title, error) = match loaded.map(|m| (expands(&m), m)) {
+                Ok((Ok(()), m)) => (m.manifest.id, Some(m.manifest.title), None),
+                Ok((Err(e), m)) => (m.manifest.id, None, Some(e.to_string())),
                 Err(e) => (stem, None, Some(e.to_string())),
             };
             let progress = summaries

@@ -4,6 +4,7 @@
 mod common;
 mod execute;
 mod inspect;
+mod progress;
 mod render;
 mod rm;
 mod signals;
@@ -19,7 +20,7 @@ use inspect::{
 };
 use render::{cmd_render, RenderArgs};
 use rm::{cmd_rm, RmArgs};
-use train::{cmd_train, TrainArgs};
+use train::{cmd_train, FolderBusy, TrainArgs};
 use verify::{cmd_verify, Mismatch, Unusable, VerifyArgs};
 
 use repro::config::load::ManifestKind;
@@ -85,6 +86,22 @@ pub fn dispatch(cli: Cli, real: &dyn repro::exec::Trainer) -> anyhow::Result<()>
     }
 }
 
+/// The error and its causes on one line. Many errors repeat their cause in their own text
+/// (sqlx's "error returned from database: …"), so a cause already said is left out.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain().map(ToString::to_string) {
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
 /// Tries each error type against each error in the chain.
 macro_rules! first_status {
     ($err:expr, $($ty:ty),+ $(,)?) => {
@@ -109,6 +126,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     first_status!(
         err,
         Interrupted,
+        FolderBusy,
         Mismatch,
         Unusable,
         repro::config::ConfigError,

@@ -54,7 +54,7 @@ pub struct RenderArgs {
 
 pub fn cmd_render(args: RenderArgs) -> anyhow::Result<()> {
     let templates = Templates::new(args.templates.as_deref())?;
-    let store = args.db.open_existing()?;
+    let store = args.db.open_read_only()?;
     let targets = targets(&args, &store)?;
     if targets.is_empty() {
         println!("nothing to render: no manifest with a table has results in the store");

@@ -1,10 +1,12 @@
 //! `repro train`: one run from a run-config file, outside any manifest.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::Args;
 
+use super::progress::{Mode, TrainProgress};
 use repro::backend::DeviceSpec;
 use repro::config::{ConfigError, RunConfig};
 use repro::result::RunResult;
@@ -24,7 +26,8 @@ pub struct TrainArgs {
     /// Folder for checkpoints and result.json; with it, a rerun resumes from the checkpoint.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print the result as JSON instead of a table.
+    /// Print each finished epoch and then the result as JSON lines (`"event": "epoch"`, then
+    /// `"event": "result"`) instead of progress and a table.
     #[arg(long)]
     pub json: bool,
     /// Checkpoint of a parent run, for configs with `train.from_parent` (crt, finetune).
@@ -39,30 +42,93 @@ pub fn cmd_train(args: TrainArgs) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| ConfigError::Usage(format!("--device: {e}")))?;
 
+    let _lock = args.out.as_deref().map(FolderLock::take).transpose()?;
     // A signal stops after the current batch; the last checkpoint stays for a resume.
     let cancel = super::signals::cancellation();
+    let progress = TrainProgress::new(Mode::detect(args.json));
     let ctx = TrainContext {
         out_dir: args.out.clone(),
         resume: true,
-        progress: std::io::stderr().is_terminal(),
         cancel: Some(cancel),
-        on_epoch: None,
+        observer: Some(&progress),
         parent_checkpoint: args.parent.clone(),
     };
     let start = std::time::Instant::now();
-    let result = fit_on(spec, &run, &ctx)?;
+    let result = fit_on(spec, &run, &ctx);
+    progress.finish();
+    let result = result?;
     let wall_s = start.elapsed().as_secs_f64();
     if let Some(out) = &args.out {
         std::fs::write(out.join("result.json"), serde_json::to_vec_pretty(&result)?)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        println!(
+            "{}",
+            serde_json::json!({ "event": "result", "wall_s": wall_s, "result": result })
+        );
     } else {
         print_table(&result, wall_s);
     }
     match result.diverged {
         None => Ok(()),
         Some(reason) => anyhow::bail!("diverged: {reason}"),
+    }
+}
+
+/// Two `repro train --out DIR` on one folder would both train and overwrite each other's
+/// checkpoints; the second is refused. The OS drops the lock when the process ends, however
+/// it ends, so a killed run never leaves the folder locked.
+struct FolderLock {
+    _held: std::fs::File,
+}
+
+/// `--out` is held by another process.
+#[derive(Debug, thiserror::Error)]
+#[error("{} is in use by another `repro train`{holder}; wait for it to end, or pass another --out", path.display())]
+pub struct FolderBusy {
+    path: PathBuf,
+    holder: String,
+}
+
+impl repro::exit::ExitStatus for FolderBusy {
+    fn exit_code(&self) -> i32 {
+        repro::exit::INPUT
+    }
+}
+
+impl FolderLock {
+    fn take(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(".lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0)?;
+                write!(file, "{}", std::process::id())?;
+                Ok(FolderLock { _held: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = match pid.trim() {
+                    "" => String::new(),
+                    pid => format!(" (pid {pid})"),
+                };
+                Err(FolderBusy {
+                    path: dir.to_path_buf(),
+                    holder,
+                }
+                .into())
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(anyhow::Error::new(e).context(format!("locking {}", path.display())))
+            }
+        }
     }
 }
 

@@ -163,15 +163,7 @@ pub fn load_manifest(path: &Path) -> Result<LoadedManifest, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let manifest: Manifest = serde_yaml::from_str(&text).map_err(|e| {
-        let message = e.to_string();
-        // Errors raised inside a fragment carry the fragment's position; the offending key
-        // itself, when the message names it, is usually more precise.
-        let line = backticked(&message)
-            .and_then(|name| line_of(&text, name))
-            .or_else(|| e.location().map(|l| l.line()));
-        ConfigError::in_file(path, line, message)
-    })?;
+    let manifest: Manifest = serde_yaml::from_str(&text).map_err(|e| yaml_error(path, &text, &e))?;
     let loaded = LoadedManifest {
         path: path.to_path_buf(),
         text,
@@ -179,6 +171,26 @@ pub fn load_manifest(path: &Path) -> Result<LoadedManifest, ConfigError> {
     };
     validate(&loaded)?;
     Ok(loaded)
+}
+
+/// A YAML error with one line number: serde_yaml's own position ends the message ("at line 29
+/// column 3") and is where the enclosing value starts, while the key the message names is
+/// usually the precise line: the first line naming it from that position on.
+pub(crate) fn yaml_error(path: &Path, text: &str, e: &serde_yaml::Error) -> ConfigError {
+    let mut message = e.to_string();
+    let start = e.location().map(|l| l.line());
+    if start.is_some() {
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+    }
+    let from = start.unwrap_or(1);
+    let rest: String = text.lines().skip(from - 1).collect::<Vec<_>>().join("\n");
+    let line = backticked(&message)
+        .and_then(|name| line_of(&rest, name))
+        .map(|l| l + from - 1)
+        .or(start);
+    ConfigError::in_file(path, line, message)
 }
 
 fn backticked(message: &str) -> Option<&str> {

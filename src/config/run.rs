@@ -149,10 +149,8 @@ impl RunConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let from_file: RunConfig = serde_yaml::from_str(&text).map_err(|e| {
-            let line = e.location().map(|l| l.line());
-            ConfigError::in_file(path, line, e.to_string())
-        })?;
+        let from_file: RunConfig =
+            serde_yaml::from_str(&text).map_err(|e| super::load::yaml_error(path, &text, &e))?;
         let mut merged =
             serde_json::to_value(&from_file).map_err(|e| ConfigError::in_file(path, None, e.to_string()))?;
         let overrides = Overrides::from_env_and_sets(sets)?;

@@ -8,6 +8,7 @@ use md5::{Digest, Md5};
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// One published archive: where to get it, its checksum and the folder it unpacks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub fn ensure_archive(root: &Path, spec: &ArchiveSpec, download: bool) -> Result
         if !download {
             return Err(missing("downloading is disabled (data.download: false)".into()));
         }
-        download_verified(&spec.url, &spec.md5, &archive).map_err(|e| match e {
+        download_verified(&spec.url, &spec.md5, &archive, &Timeouts::default()).map_err(|e| match e {
             DataError::Network { reason, .. } => missing(format!("download failed: {reason}")),
             other => other,
         })?;
@@ -112,18 +113,37 @@ impl Drop for TempGuard {
     }
 }
 
-/// Downloads `url` to `dest` through a temporary file, with a progress bar, and renames it into
-/// place only when its md5 matches.
-pub fn download_verified(url: &str, md5: &str, dest: &Path) -> Result<(), DataError> {
+/// How long a download may wait. There is no limit on the whole transfer: a 161 MB archive on a
+/// slow link takes as long as it takes, but a server that stops sending is given up on.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Longest wait for the next bytes.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Downloads `url` to `dest` through a temporary file, with a progress bar on a terminal (a line
+/// otherwise), and renames it into place only when its md5 matches.
+pub fn download_verified(url: &str, md5: &str, dest: &Path, timeouts: &Timeouts) -> Result<(), DataError> {
     let tmp = temp_sibling(dest, "part");
     let guard = TempGuard(Some(tmp.clone()));
-    let response = ureq::get(url)
-        .timeout(std::time::Duration::from_secs(60))
-        .call()
-        .map_err(|e| DataError::Network {
-            url: url.to_string(),
-            reason: network_reason(e),
-        })?;
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(timeouts.connect)
+        .timeout_read(timeouts.idle)
+        .build();
+    let response = agent.get(url).call().map_err(|e| DataError::Network {
+        url: url.to_string(),
+        reason: network_reason(e),
+    })?;
     let total = response
         .header("Content-Length")
         .and_then(|v| v.parse::<u64>().ok());
@@ -133,9 +153,19 @@ pub fn download_verified(url: &str, md5: &str, dest: &Path) -> Result<(), DataEr
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(url.to_string());
+    if bar.is_hidden() {
+        let size = total.map_or(String::new(), |n| format!(" ({:.1} MB)", n as f64 / 1e6));
+        eprintln!("downloading {url}{size} to {}", dest.display());
+    }
     let mut reader = bar.wrap_read(response.into_reader());
     let mut file = File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
-    std::io::copy(&mut reader, &mut file).map_err(|e| DataError::io(&tmp, e))?;
+    std::io::copy(&mut reader, &mut file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => DataError::Network {
+            url: url.to_string(),
+            reason: format!("no data for {} s: {e}", timeouts.idle.as_secs_f64()),
+        },
+        _ => DataError::io(&tmp, e),
+    })?;
     file.flush().map_err(|e| DataError::io(&tmp, e))?;
     bar.finish();
     verify_md5(&tmp, md5)?;

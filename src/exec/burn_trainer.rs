@@ -3,7 +3,7 @@
 
 use super::trainer::{RunContext, RunSpec, TrainError, Trainer};
 use crate::backend::DeviceSpec;
-use crate::result::{Artifact, EpochMetrics, RunResult, CHECKPOINT};
+use crate::result::{Artifact, RunResult, CHECKPOINT};
 use crate::train::{checkpoint, fit_on, TrainContext};
 
 /// Trains on Burn: `flex` on `cpu`, CUDA on `cuda:N` (feature `cuda`).
@@ -23,16 +23,11 @@ impl Trainer for BurnTrainer {
             }
         };
         let device: DeviceSpec = ctx.device.parse()?;
-        let record = |m: &EpochMetrics| {
-            // A sink failure surfaces when the run is finished; training goes on meanwhile.
-            let _ = ctx.metrics.epoch(m);
-        };
         let train_ctx = TrainContext {
             out_dir: Some(ctx.out_dir.clone()),
             resume: true,
-            progress: false,
             cancel: Some(ctx.cancel.clone()),
-            on_epoch: Some(&record),
+            observer: Some(ctx.observer),
             parent_checkpoint,
         };
         let mut result = fit_on(device, &run.config, &train_ctx)?;

@@ -4,17 +4,18 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::provenance::{hostname, pid_alive};
-use super::trainer::{MetricsSink, ParentRun, RunContext, RunSpec, TrainError, Trainer};
+use super::provenance::{hostname, staleness};
+use super::trainer::{Observer, ParentRun, RunContext, RunSpec, TrainError, Trainer};
 use crate::plan::{classify, NodeState, Plan, PlanNode};
 use crate::result::{EpochMetrics, RunResult, RunStatus, CHECKPOINT};
-use crate::store::{Claim, Provenance, Store, StoreError};
+use crate::store::{Claim, Holder, Provenance, Store, StoreError};
+use crate::train::Position;
 
 /// How often a running process tells the store its runs are alive; well under the default
 /// `stale_after_s` (300 s), so a slow store write never makes a live run look abandoned.
@@ -62,6 +63,26 @@ pub enum Event {
         stage: String,
         device: String,
         attempt: u32,
+    },
+    /// Nothing can start until these runs, held by other processes, finish or go stale
+    /// (`stale_after_s` without a heartbeat).
+    Waiting {
+        holders: Vec<Holder>,
+        stale_after_s: f64,
+    },
+    /// A finished batch; frequent, so scripts do not get these (`--json` leaves them out).
+    Batch {
+        run: String,
+        #[serde(flatten)]
+        at: Position,
+    },
+    /// A finished epoch, of `epochs`.
+    Epoch {
+        run: String,
+        stage: String,
+        epochs: usize,
+        #[serde(flatten)]
+        metrics: EpochMetrics,
     },
     Finished {
         run: String,
@@ -168,7 +189,7 @@ fn fill_summary(summary: &mut ExecSummary, states: &[NodeState]) {
 /// look claimed by someone else forever.
 fn refresh(sh: &Shared, ids: &[&str]) -> Result<HashMap<String, RunStatus>, StoreError> {
     sh.store
-        .recover_stale(&hostname(), pid_alive, sh.opts.stale_after_s)?;
+        .recover_stale(|h| staleness(h, sh.opts.stale_after_s).is_some())?;
     let statuses = sh.store.statuses(ids)?;
     let vanished = ids.iter().filter(|id| !statuses.contains_key(**id)).count();
     if vanished == 0 {
@@ -192,7 +213,7 @@ fn schedule<'s>(
     scope: &'s std::thread::Scope<'s, '_>,
     sh: &'s Shared<'s>,
     ids: &[&str],
-    on_event: &(dyn Fn(&Event) + Sync),
+    on_event: &'s (dyn Fn(&Event) + Sync),
     summary: &mut ExecSummary,
 ) -> Result<(), StoreError> {
     let slots = sh.opts.jobs.max(1);
@@ -202,6 +223,7 @@ fn schedule<'s>(
     let mut last_beat = Instant::now();
     let mut statuses = refresh(sh, ids)?;
     let mut refreshed = Instant::now();
+    let mut waiting_on = Vec::new();
     loop {
         let cancelled = sh.cancel.load(std::sync::atomic::Ordering::SeqCst);
         summary.cancelled |= cancelled;
@@ -224,6 +246,9 @@ fn schedule<'s>(
         if in_flight.is_empty() && (cancelled || nothing_left(&states)) {
             return Ok(());
         }
+        if in_flight.is_empty() {
+            tell_waiting(sh, &states, &mut waiting_on, on_event)?;
+        }
         if let Ok(done) = rx.recv_timeout(sh.opts.poll) {
             in_flight.remove(&done.node);
             free.push(done.slot);
@@ -244,6 +269,40 @@ fn schedule<'s>(
     }
 }
 
+/// Says which runs held elsewhere an idle sweep waits for, each time that set changes.
+fn tell_waiting(
+    sh: &Shared,
+    states: &[NodeState],
+    waiting_on: &mut Vec<String>,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<(), StoreError> {
+    let held: Vec<String> = sh
+        .plan
+        .nodes
+        .iter()
+        .zip(states)
+        .filter(|(_, s)| **s == NodeState::Running)
+        .map(|(n, _)| n.id.clone())
+        .collect();
+    if held == *waiting_on {
+        return Ok(());
+    }
+    let holders = sh
+        .store
+        .holders()?
+        .into_iter()
+        .filter(|h| held.contains(&h.run))
+        .collect();
+    *waiting_on = held;
+    if !waiting_on.is_empty() {
+        on_event(&Event::Waiting {
+            holders,
+            stale_after_s: sh.opts.stale_after_s,
+        });
+    }
+    Ok(())
+}
+
 /// Claims a run for a slot and trains it on a new thread; false when another process has it
 /// or it finished meanwhile.
 fn start<'s>(
@@ -252,7 +311,7 @@ fn start<'s>(
     node: usize,
     slot: usize,
     tx: &mpsc::Sender<Finished>,
-    on_event: &(dyn Fn(&Event) + Sync),
+    on_event: &'s (dyn Fn(&Event) + Sync),
 ) -> Result<bool, StoreError> {
     let device = sh.opts.devices[slot % sh.opts.devices.len()].clone();
     let claim = Claim {
@@ -272,7 +331,7 @@ fn start<'s>(
     });
     let tx = tx.clone();
     scope.spawn(move || {
-        let outcome = run_one(sh, node, attempt, &device);
+        let outcome = run_one(sh, node, attempt, &device, on_event);
         let _ = tx.send(Finished { node, slot, outcome });
     });
     Ok(true)
@@ -298,16 +357,36 @@ fn nothing_left(states: &[NodeState]) -> bool {
         .any(|s| matches!(s, NodeState::ToRun | NodeState::Running))
 }
 
-struct StoreSink<'a> {
+/// Records each epoch in the store as it finishes and passes the run's progress on.
+struct RunObserver<'a> {
     store: &'a Store,
-    id: &'a str,
+    node: &'a PlanNode,
+    on_event: &'a (dyn Fn(&Event) + Sync),
+    /// The first epoch the store refused: the run fails with it once it ends, since its
+    /// per-epoch record would have a hole.
+    unrecorded: Mutex<Option<String>>,
 }
 
-impl MetricsSink for StoreSink<'_> {
-    fn epoch(&self, metrics: &EpochMetrics) -> Result<(), TrainError> {
-        self.store
-            .record_epoch(self.id, metrics)
-            .map_err(|e| TrainError::Sink(e.to_string()))
+impl Observer for RunObserver<'_> {
+    fn batch(&self, at: Position) {
+        (self.on_event)(&Event::Batch {
+            run: self.node.id.clone(),
+            at,
+        });
+    }
+
+    fn epoch(&self, metrics: &EpochMetrics, epochs: usize) {
+        if let Err(e) = self.store.record_epoch(&self.node.id, metrics) {
+            if let Ok(mut first) = self.unrecorded.lock() {
+                first.get_or_insert_with(|| format!("epoch {}: {e}", metrics.epoch));
+            }
+        }
+        (self.on_event)(&Event::Epoch {
+            run: self.node.id.clone(),
+            stage: self.node.stage.clone(),
+            epochs,
+            metrics: metrics.clone(),
+        });
     }
 }
 
@@ -339,6 +418,7 @@ fn run_one(
     node: usize,
     attempt: u32,
     device: &str,
+    on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<(RunStatus, Option<String>), StoreError> {
     let n = &sh.plan.nodes[node];
     let out_dir = run_dir(sh, &n.id);
@@ -352,9 +432,11 @@ fn run_one(
                 path: out_dir.clone(),
                 source,
             })?;
-            let sink = StoreSink {
+            let observer = RunObserver {
                 store: sh.store,
-                id: &n.id,
+                node: n,
+                on_event,
+                unrecorded: Mutex::new(None),
             };
             let ctx = RunContext {
                 out_dir: out_dir.clone(),
@@ -362,15 +444,19 @@ fn run_one(
                 attempt,
                 device: device.to_string(),
                 cancel: sh.cancel.clone(),
-                metrics: &sink,
+                observer: &observer,
             };
             let spec = RunSpec {
                 id: n.id.clone(),
                 stage: n.stage.clone(),
                 config: n.config.clone(),
             };
-            catch_unwind(AssertUnwindSafe(|| sh.trainer.run(&spec, &ctx)))
-                .unwrap_or_else(|panic| Err(TrainError::Failed(panic_message(&panic))))
+            let result = catch_unwind(AssertUnwindSafe(|| sh.trainer.run(&spec, &ctx)))
+                .unwrap_or_else(|panic| Err(TrainError::Failed(panic_message(&panic))))?;
+            match observer.unrecorded.into_inner().ok().flatten() {
+                Some(e) => Err(TrainError::Sink(e)),
+                None => Ok(result),
+            }
         });
     match outcome {
         Ok(result) => record(sh, &n.id, result),

@@ -12,7 +12,7 @@ pub use burn_trainer::BurnTrainer;
 pub use executor::{execute, Event, ExecOptions, ExecSummary};
 pub use fake::FakeTrainer;
 pub use report::{plan_report, PlanReport};
-pub use trainer::{MetricsSink, ParentRun, RunContext, RunSpec, TrainError, Trainer};
+pub use trainer::{Observer, ParentRun, RunContext, RunSpec, TrainError, Trainer};
 
 /// Uses the fake trainer for runs whose config has a `fake:` section, `real` otherwise.
 pub struct FakeOr<'a>(pub &'a dyn Trainer);

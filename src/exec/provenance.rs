@@ -1,7 +1,7 @@
 //! Who, where and with what code a run ran. The code revision is the binary's, recorded at
 //! build time, not that of the folder the run happens to start in.
 
-use crate::store::Provenance;
+use crate::store::{Holder, Provenance};
 
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -42,4 +42,35 @@ pub fn pid_alive(pid: u32) -> bool {
     } else {
         true
     }
+}
+
+/// Why a run marked running is taken to be abandoned; see [`staleness`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stale {
+    /// Its process is gone from this host.
+    Gone(u32),
+    /// Its owner (on another host, or unknown) has not sent a heartbeat for this many seconds.
+    Silent(f64),
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stale::Gone(pid) => write!(f, "process {pid} is gone"),
+            Stale::Silent(s) if s.is_finite() => write!(f, "no heartbeat for {s:.0} s"),
+            Stale::Silent(_) => write!(f, "no heartbeat ever"),
+        }
+    }
+}
+
+/// The rule by which a sweep takes over another process's run: at once when that process was
+/// on this host and is gone, otherwise after `stale_after_s` without a heartbeat.
+pub fn staleness(holder: &Holder, stale_after_s: f64) -> Option<Stale> {
+    if let Some((host, pid)) = holder.host_pid() {
+        if host == hostname() && !pid_alive(pid) {
+            return Some(Stale::Gone(pid));
+        }
+    }
+    let silent = holder.silent_for_s();
+    (silent >= stale_after_s).then_some(Stale::Silent(silent))
 }

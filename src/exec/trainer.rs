@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::config::RunConfig;
-use crate::result::{EpochMetrics, RunResult};
-pub use crate::train::TrainError;
+use crate::result::RunResult;
+pub use crate::train::{Observer, TrainError};
 
 /// The run to train: its id, stage and resolved config.
 #[derive(Debug, Clone)]
@@ -24,11 +24,6 @@ pub struct ParentRun {
     pub checkpoint: Option<PathBuf>,
 }
 
-/// Receives per-epoch metrics as they come, so they land in the store incrementally.
-pub trait MetricsSink: Send + Sync {
-    fn epoch(&self, metrics: &EpochMetrics) -> Result<(), TrainError>;
-}
-
 pub struct RunContext<'a> {
     /// The run's own folder (created before `train`): checkpoints go here, and a resumed
     /// attempt finds them here.
@@ -39,7 +34,8 @@ pub struct RunContext<'a> {
     /// `cpu`, `cuda:0`...
     pub device: String,
     pub cancel: Arc<AtomicBool>,
-    pub metrics: &'a dyn MetricsSink,
+    /// Told of every batch and epoch: epochs land in the store as they finish.
+    pub observer: &'a dyn Observer,
 }
 
 impl RunContext<'_> {

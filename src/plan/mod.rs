@@ -171,6 +171,7 @@ pub fn seeds_for(m: &LoadedManifest, profile: &str) -> Vec<u64> {
 /// run whose config does not resolve.
 pub fn expand(m: &LoadedManifest, profile: &str, overrides: &Overrides) -> Result<Plan, ConfigError> {
     check_profile(m, profile)?;
+    check_overrides(m, profile, overrides)?;
     let defs = m.manifest.stage_defs();
     let needs = defs.iter().map(|(k, v)| (k.clone(), v.needs.clone())).collect();
     let stages = stage_order(&needs).map_err(|s| m.error(&s, "stage cycle"))?;
@@ -248,6 +249,68 @@ pub fn expand(m: &LoadedManifest, profile: &str, overrides: &Overrides) -> Resul
         }
     }
     Ok(plan)
+}
+
+/// An override of a key that the manifest varies per run would make its runs identical or
+/// their labels false (`--set model.activation=relu` on an activation axis: seven rows, one run,
+/// one number shown seven times), so it is refused, naming the axis.
+fn check_overrides(m: &LoadedManifest, profile: &str, overrides: &Overrides) -> Result<(), ConfigError> {
+    for layer in &overrides.layers {
+        for path in leaf_paths(&layer.value, "") {
+            let clash = |key: &str| key == path || nested(key, &path) || nested(&path, key);
+            if let Some((axis, _)) = m
+                .manifest
+                .axes
+                .iter()
+                .find(|(_, ax)| ax.targets().into_iter().any(clash))
+            {
+                return Err(ConfigError::Usage(format!(
+                    "{}: {} varies `{path}` across its runs (axis `{axis}`); an override would \
+                     make them one run or mislabel them. Drop it, or edit the axis in {}",
+                    layer.name,
+                    m.manifest.id,
+                    m.path.display()
+                )));
+            }
+            if clash("seed") {
+                let seeds: Vec<String> = seeds_for(m, profile).iter().map(u64::to_string).collect();
+                return Err(ConfigError::Usage(format!(
+                    "{}: the seed of each run comes from {}'s seeds ({}) and labels its results; \
+                     change `seeds:` in {} (or in the profile) instead",
+                    layer.name,
+                    m.manifest.id,
+                    seeds.join(", "),
+                    m.path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True when `inner` is a key below `outer` (`model.gate` below `model`).
+fn nested(inner: &str, outer: &str) -> bool {
+    inner
+        .strip_prefix(outer)
+        .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// The dotted paths of the non-object values in `value`.
+fn leaf_paths(value: &Value, prefix: &str) -> Vec<String> {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaf_paths(v, &path)
+            })
+            .collect(),
+        _ => vec![prefix.to_string()],
+    }
 }
 
 /// `axis=label axis=label`, for messages and listings.

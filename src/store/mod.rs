@@ -17,14 +17,23 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use query::{ManifestSummary, MemberRun, RunDetail};
-pub use record::{Claim, Provenance};
+pub use record::{Claim, Holder, Provenance};
 
 /// Default database, relative to the working directory.
 pub const DEFAULT_DB: &str = "sqlite://results/repro.sqlite";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database: {0}")]
+    #[error("results store {}", path.display())]
+    Open {
+        path: std::path::PathBuf,
+        source: Box<StoreError>,
+    },
+    #[error("not a repro results store: it has none of repro's tables")]
+    NoSchema,
+    #[error("the store was written by an older repro; a command that records runs (repro run) upgrades it")]
+    Outdated,
+    #[error("{0}")]
     Sql(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -63,6 +72,7 @@ impl crate::exit::ExitStatus for StoreError {
             | StoreError::Ambiguous(..)
             | StoreError::Url(_)
             | StoreError::Missing(_) => crate::exit::INPUT,
+            StoreError::Open { source, .. } => source.exit_code(),
             _ => crate::exit::FAILURE,
         }
     }
@@ -91,41 +101,78 @@ pub fn now() -> f64 {
         .unwrap_or_default()
 }
 
+/// How a command uses the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Commands that record runs: a missing store is created.
+    Create,
+    /// Commands that change an existing store (`rm`).
+    Existing,
+    /// Commands that only read: nothing is written, so a store on a read-only disk or owned
+    /// by another user can still be read.
+    ReadOnly,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 impl Store {
     /// Opens (creating if missing) and migrates the database at `url` (`sqlite://path` or a path):
-    /// for commands that write.
+    /// for commands that record runs.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        Self::open_with(url, true)
+        Self::open_with(url, Access::Create)
     }
 
-    /// Opens an existing database: for commands that only read, which must not leave an empty
-    /// store behind a mistyped `--db`.
+    /// Opens an existing database to change it: a mistyped `--db` must not leave an empty store.
     pub fn open_existing(url: &str) -> Result<Self, StoreError> {
-        Self::open_with(url, false)
+        Self::open_with(url, Access::Existing)
     }
 
-    fn open_with(url: &str, create: bool) -> Result<Self, StoreError> {
-        let url = sqlite_url(url)?;
-        let options = SqliteConnectOptions::from_str(&url)?;
+    /// Opens an existing database without writing to it.
+    pub fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, Access::ReadOnly)
+    }
+
+    fn open_with(url: &str, access: Access) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(&sqlite_url(url)?)?;
         let path = Path::new(options.get_filename()).to_path_buf();
-        if !create && !path.is_file() {
+        if access != Access::Create && !path.is_file() {
             return Err(StoreError::Missing(path));
         }
+        let opened = match access {
+            Access::ReadOnly => Self::connect(options.clone().read_only(true), access).or_else(|e| {
+                // Reading a WAL database needs its shared-memory file; where that cannot be
+                // created (a read-only folder) SQLite can still read the file as immutable.
+                if sqlite_code(&e) == Some(SQLITE_CANTOPEN) {
+                    Self::connect(options.read_only(true).immutable(true), access)
+                } else {
+                    Err(e)
+                }
+            }),
+            _ => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let options = options
+                    .create_if_missing(access == Access::Create)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal);
+                Self::connect(options, access)
+            }
+        };
+        opened.map_err(|source| StoreError::Open {
+            path,
+            source: Box::new(source),
+        })
+    }
+
+    fn connect(options: SqliteConnectOptions, access: Access) -> Result<Self, StoreError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let options = options
-            .create_if_missing(create)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             // Several `repro` processes share one file; writers wait rather than fail.
             .busy_timeout(Duration::from_secs(30));
-        if let Some(parent) = Path::new(options.get_filename()).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)?;
-            }
-        }
         // The pool spawns its maintenance task on the runtime.
         let _guard = rt.enter();
         let pool = SqlitePoolOptions::new()
@@ -134,8 +181,41 @@ impl Store {
             .connect_lazy_with(options);
         drop(_guard);
         let store = Store { pool, rt };
-        store.init()?;
+        match access {
+            Access::ReadOnly => store.check_schema()?,
+            _ => store.init()?,
+        }
         Ok(store)
+    }
+
+    /// A read-only store cannot be migrated, so it must already have every migration. One that
+    /// is still being created by another process (no schema yet) gets the time `init` allows.
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let latest = MIGRATOR.iter().map(|m| m.version).max();
+        let mut attempt = 0;
+        loop {
+            let applied: Result<Option<i64>, StoreError> = self
+                .run(
+                    sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                        .fetch_one(&self.pool),
+                )
+                .map_err(StoreError::from);
+            let unfinished = match &applied {
+                Ok(applied) => *applied < latest,
+                // "no such table": an empty file, perhaps being created right now.
+                Err(e) => sqlite_code(e) == Some(SQLITE_ERROR),
+            };
+            match applied {
+                Ok(_) if !unfinished => return Ok(()),
+                _ if unfinished && attempt < INIT_RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(INIT_BACKOFF * attempt);
+                }
+                Ok(_) => return Err(StoreError::Outdated),
+                Err(_) if unfinished => return Err(StoreError::NoSchema),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Switching a fresh file to WAL and migrating it are not covered by the busy timeout
@@ -149,7 +229,7 @@ impl Store {
             let result = self
                 .run(async { self.pool.acquire().await.map(drop) })
                 .map_err(StoreError::from)
-                .and_then(|()| Ok(self.run(sqlx::migrate!("./migrations").run(&self.pool))?));
+                .and_then(|()| Ok(self.run(MIGRATOR.run(&self.pool))?));
             match result {
                 Err(e) if attempt < INIT_RETRIES && lost_init_race(&e) => {
                     attempt += 1;
@@ -169,11 +249,25 @@ impl Store {
 /// SQLITE_LOCKED, and, from the migrator, the other process's row in `_sqlx_migrations`
 /// (SQLITE_CONSTRAINT); the losing migration rolls back whole.
 fn lost_init_race(err: &StoreError) -> bool {
-    let (db_err, migrating) = match err {
-        StoreError::Sql(sqlx::Error::Database(e)) => (e, false),
-        StoreError::Migrate(sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(e))) => (e, true),
-        _ => return false,
+    let migrating = matches!(err, StoreError::Migrate(_));
+    match sqlite_code(err) {
+        Some(code) => matches!(code, 5 | 6) || (migrating && code == 19),
+        None => false,
+    }
+}
+
+const SQLITE_ERROR: i32 = 1;
+const SQLITE_CANTOPEN: i32 = 14;
+
+/// The primary SQLite result code behind a store error, if SQLite gave one.
+fn sqlite_code(err: &StoreError) -> Option<i32> {
+    let db_err = match err {
+        StoreError::Sql(sqlx::Error::Database(e)) => e,
+        StoreError::Migrate(sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(e))) => e,
+        _ => return None,
     };
-    let code = db_err.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
-    matches!(code, 5 | 6) || (migrating && code == 19)
+    db_err
+        .code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff)
 }

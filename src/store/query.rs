@@ -35,6 +35,8 @@ pub struct ManifestSummary {
     pub profile: String,
     pub total: usize,
     pub by_status: BTreeMap<String, usize>,
+    /// When the latest of its runs was started (Unix seconds); none has started when `None`.
+    pub last_started: Option<f64>,
 }
 
 impl ManifestSummary {
@@ -125,7 +127,8 @@ impl Store {
     pub fn manifest_summaries(&self) -> Result<Vec<ManifestSummary>, StoreError> {
         let rows = self.run(
             sqlx::query(
-                "SELECT m.manifest, m.profile, r.status, COUNT(DISTINCT r.id) AS n
+                "SELECT m.manifest, m.profile, r.status, COUNT(DISTINCT r.id) AS n,
+                        MAX(r.started_at) AS last_started
                  FROM manifest_runs m JOIN runs r ON r.id = m.run_id
                  GROUP BY m.manifest, m.profile, r.status ORDER BY m.manifest, m.profile",
             )
@@ -137,16 +140,22 @@ impl Store {
             let profile: String = r.try_get("profile")?;
             let n = r.try_get::<i64, _>("n")? as usize;
             let status: String = r.try_get("status")?;
+            let last_started: Option<f64> = r.try_get("last_started")?;
             match out.last_mut() {
                 Some(s) if s.manifest == manifest && s.profile == profile => {
                     s.total += n;
                     s.by_status.insert(status, n);
+                    s.last_started = match (s.last_started, last_started) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
                 _ => out.push(ManifestSummary {
                     manifest,
                     profile,
                     total: n,
                     by_status: BTreeMap::from([(status, n)]),
+                    last_started,
                 }),
             }
         }

@@ -34,6 +34,29 @@ pub struct Claim<'a> {
     pub provenance: &'a Provenance,
 }
 
+/// A run marked running and the process that holds it, as the store last heard.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Holder {
+    pub run: String,
+    /// `host:pid`.
+    pub owner: String,
+    /// When the owner last said it was alive (Unix seconds).
+    pub heartbeat_at: Option<f64>,
+}
+
+impl Holder {
+    /// `(host, pid)` when the owner has that form.
+    pub fn host_pid(&self) -> Option<(&str, u32)> {
+        let (host, pid) = self.owner.rsplit_once(':')?;
+        Some((host, pid.parse().ok()?))
+    }
+
+    /// Seconds since the last heartbeat (infinite when there never was one).
+    pub fn silent_for_s(&self) -> f64 {
+        self.heartbeat_at.map_or(f64::INFINITY, |t| (now() - t).max(0.0))
+    }
+}
+
 /// The split per-epoch training metrics are stored under.
 pub(super) const TRAIN_SPLIT: &str = "train";
 
@@ -292,43 +315,39 @@ impl Store {
         Ok(())
     }
 
-    /// Marks interrupted the runs left `running` by a dead process: on this host when its pid is
-    /// gone, anywhere when its heartbeat is older than `stale_after_s`. Returns how many.
-    pub fn recover_stale(
-        &self,
-        host: &str,
-        is_alive: impl Fn(u32) -> bool,
-        stale_after_s: f64,
-    ) -> Result<usize, StoreError> {
+    /// Every run marked running, with who holds it.
+    pub fn holders(&self) -> Result<Vec<Holder>, StoreError> {
         let rows = self.run(
-            sqlx::query("SELECT id, owner, heartbeat_at FROM runs WHERE status = 'running'")
+            sqlx::query("SELECT id, owner, heartbeat_at FROM runs WHERE status = 'running' ORDER BY id")
                 .fetch_all(&self.pool),
         )?;
-        let cutoff = now() - stale_after_s;
+        rows.iter()
+            .map(|row| {
+                Ok(Holder {
+                    run: row.try_get("id")?,
+                    owner: row.try_get::<Option<String>, _>("owner")?.unwrap_or_default(),
+                    heartbeat_at: row.try_get("heartbeat_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks interrupted the runs left `running` by a process that `is_stale` says is dead
+    /// (the executor's rule: gone from this host, or silent for too long). Returns how many.
+    pub fn recover_stale(&self, is_stale: impl Fn(&Holder) -> bool) -> Result<usize, StoreError> {
         let mut recovered = 0;
-        for row in rows {
-            let owner: Option<String> = row.try_get("owner")?;
-            let heartbeat: Option<f64> = row.try_get("heartbeat_at")?;
-            let dead_here = owner
-                .as_deref()
-                .and_then(|o| o.rsplit_once(':'))
-                .filter(|(h, _)| *h == host)
-                .and_then(|(_, pid)| pid.parse().ok())
-                .is_some_and(|pid| !is_alive(pid));
-            if dead_here || heartbeat.unwrap_or(0.0) < cutoff {
-                let id: String = row.try_get("id")?;
-                let done = self.run(
-                    sqlx::query(
-                        "UPDATE runs SET status = 'interrupted', owner = NULL,
-                                error = 'process died while running'
-                         WHERE id = ?1 AND status = 'running' AND owner IS ?2",
-                    )
-                    .bind(&id)
-                    .bind(&owner)
-                    .execute(&self.pool),
-                )?;
-                recovered += done.rows_affected() as usize;
-            }
+        for holder in self.holders()?.iter().filter(|h| is_stale(h)) {
+            let done = self.run(
+                sqlx::query(
+                    "UPDATE runs SET status = 'interrupted', owner = NULL,
+                            error = 'process died while running'
+                     WHERE id = ?1 AND status = 'running' AND owner IS ?2",
+                )
+                .bind(&holder.run)
+                .bind(Some(&holder.owner).filter(|o| !o.is_empty()))
+                .execute(&self.pool),
+            )?;
+            recovered += done.rows_affected() as usize;
         }
         Ok(recovered)
     }

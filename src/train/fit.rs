@@ -11,7 +11,6 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ElementConversion;
 use burn::tensor::{Int, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::checkpoint::{self, CheckpointError};
 use super::evaluate::evaluate_model;
@@ -64,8 +63,22 @@ impl crate::exit::ExitStatus for TrainError {
     }
 }
 
-/// Called with each finished epoch's metrics (the executor records them as they come).
-pub type EpochCallback<'a> = &'a (dyn Fn(&EpochMetrics) + Sync);
+/// Where a run is: batch `batch` of `batches` finished in epoch `epoch` (0-based) of `epochs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Position {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub batch: usize,
+    pub batches: usize,
+}
+
+/// Told how a run is getting on. Training only reports; drawing progress and recording epochs
+/// are the caller's business (a terminal bar, log lines, JSON events, the store).
+pub trait Observer: Sync {
+    fn batch(&self, _at: Position) {}
+    /// A finished epoch, of `epochs`.
+    fn epoch(&self, _metrics: &EpochMetrics, _epochs: usize) {}
+}
 
 /// Where a run keeps its files, and how it reports progress.
 #[derive(Clone, Default)]
@@ -74,11 +87,9 @@ pub struct TrainContext<'a> {
     pub out_dir: Option<PathBuf>,
     /// Continue from `out_dir`'s checkpoint when there is one.
     pub resume: bool,
-    /// Draw a progress bar (only on a terminal).
-    pub progress: bool,
     /// Set from another thread (Ctrl-C) to stop after the current batch.
     pub cancel: Option<Arc<AtomicBool>>,
-    pub on_epoch: Option<EpochCallback<'a>>,
+    pub observer: Option<&'a dyn Observer>,
     /// The parent stage's checkpoint, for `train.from_parent`.
     pub parent_checkpoint: Option<PathBuf>,
 }
@@ -97,15 +108,10 @@ where
     B::InnerBackend: FusedBackend,
 {
     let (mut session, mut model) = Session::<B>::start(run, ctx, device)?;
-    let bar = progress_bar(
-        ctx.progress,
-        (run.train.epochs * session.steps) as u64,
-        (session.first_epoch * session.steps) as u64,
-    );
     let mut epochs = Vec::new();
     let mut best: Option<(f64, usize, EvalReport)> = None;
     for epoch in session.first_epoch..run.train.epochs {
-        let (trained, outcome) = session.train_epoch(model, epoch, &bar)?;
+        let (trained, outcome) = session.train_epoch(model, epoch)?;
         model = trained;
         let (loss, seen, seconds) = match outcome {
             Epoch::Trained {
@@ -114,7 +120,6 @@ where
                 seconds,
             } => (loss, images, seconds),
             Epoch::Diverged(reason) => {
-                bar.finish_and_clear();
                 return Ok(RunResult {
                     diverged: Some(reason),
                     epochs,
@@ -142,12 +147,11 @@ where
             test_top1,
         };
         session.checkpoint(&model, done)?;
-        if let Some(callback) = &ctx.on_epoch {
-            callback(&metrics);
+        if let Some(observer) = ctx.observer {
+            observer.epoch(&metrics, run.train.epochs);
         }
         epochs.push(metrics);
     }
-    bar.finish_and_clear();
     session.finish(&model, best, epochs)
 }
 
@@ -236,12 +240,7 @@ where
     }
 
     /// One pass over the training set; hands back the updated model.
-    fn train_epoch(
-        &mut self,
-        mut model: Model<B>,
-        epoch: usize,
-        bar: &ProgressBar,
-    ) -> Result<(Model<B>, Epoch), TrainError> {
+    fn train_epoch(&mut self, mut model: Model<B>, epoch: usize) -> Result<(Model<B>, Epoch), TrainError> {
         // Reseeding per epoch keeps dropout identical whether or not the run was resumed.
         crate::nn::rng::seed(epoch_seed(self.run.seed, epoch));
         let start = Instant::now();
@@ -270,13 +269,14 @@ where
             model = self.sgd.step(lr, model, grads);
             sum += scalar * n as f64;
             seen += n;
-            bar.inc(1);
-            bar.set_message(format!(
-                "epoch {}/{} loss {:.4} lr {lr:.4}",
-                epoch + 1,
-                self.run.train.epochs,
-                sum / seen as f64
-            ));
+            if let Some(observer) = self.ctx.observer {
+                observer.batch(Position {
+                    epoch,
+                    epochs: self.run.train.epochs,
+                    batch: iter + 1,
+                    batches: self.steps,
+                });
+            }
         }
         let trained = Epoch::Trained {
             loss: sum / seen.max(1) as f64,
@@ -397,18 +397,4 @@ fn to_tensors<B: Backend>(batch: Batch, device: &B::Device) -> (Tensor<B, 4>, Ta
         }
     };
     (x, targets)
-}
-
-fn progress_bar(enabled: bool, total: u64, position: u64) -> ProgressBar {
-    let target = if enabled {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(total), target);
-    bar.set_position(position);
-    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} {msg}") {
-        bar.set_style(style);
-    }
-    bar
 }

@@ -8,4 +8,4 @@ pub mod schedule;
 pub mod sgd;
 pub mod stage;
 
-pub use fit::{fit, fit_on, TrainContext, TrainError};
+pub use fit::{fit, fit_on, Observer, Position, TrainContext, TrainError};

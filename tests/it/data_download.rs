@@ -2,9 +2,12 @@
 
 use crate::common::write_cifar_binary;
 use flate2::write::GzEncoder;
-use repro::data::download::{ensure_archive, install_archive, md5_file, ArchiveSpec};
+use repro::data::download::{
+    download_verified, ensure_archive, install_archive, md5_file, ArchiveSpec, Timeouts,
+};
 use repro::data::DataError;
 use std::path::Path;
+use std::time::Duration;
 
 /// A tar.gz with `folder/` holding one small CIFAR-10 binary batch.
 fn fabricate_archive(dir: &Path, folder: &str) -> std::path::PathBuf {
@@ -117,6 +120,12 @@ fn unreachable_server_gives_one_clear_error_and_no_partial_file() {
 
 /// Serves `body` once over HTTP/1.1 on a loopback port; returns the URL.
 fn serve_once(body: Vec<u8>) -> String {
+    serve_in_pieces(body, 1, Duration::ZERO)
+}
+
+/// Serves `body` once in `pieces` writes with `pause` before each: a slow link, or with a
+/// long pause a server that stalls.
+fn serve_in_pieces(body: Vec<u8>, pieces: usize, pause: Duration) -> String {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/cifar-10-binary.tar.gz", listener.local_addr().unwrap());
@@ -129,9 +138,43 @@ fn serve_once(body: Vec<u8>) -> String {
             body.len()
         );
         stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(&body).unwrap();
+        for piece in body.chunks(body.len().div_ceil(pieces)) {
+            std::thread::sleep(pause);
+            if stream.write_all(piece).and_then(|()| stream.flush()).is_err() {
+                return; // the client gave up
+            }
+        }
     });
     url
+}
+
+const ONE_SECOND_IDLE: Timeouts = Timeouts {
+    connect: Duration::from_secs(5),
+    idle: Duration::from_secs(1),
+};
+
+#[test]
+fn a_slow_download_is_not_cut_off_while_bytes_keep_coming() {
+    let dir = crate::common::scratch();
+    let archive = fabricate_archive(dir.path(), "cifar-10-batches-bin");
+    let md5 = md5_file(&archive).unwrap();
+    // Three seconds in all, never a second without data.
+    let url = serve_in_pieces(std::fs::read(&archive).unwrap(), 6, Duration::from_millis(500));
+    let dest = dir.path().join("a.tar.gz");
+    download_verified(&url, &md5, &dest, &ONE_SECOND_IDLE).unwrap();
+    assert_eq!(md5_file(&dest).unwrap(), md5);
+}
+
+#[test]
+fn a_stalled_download_fails_naming_the_url_and_leaves_nothing() {
+    let dir = crate::common::scratch();
+    let archive = fabricate_archive(dir.path(), "cifar-10-batches-bin");
+    let url = serve_in_pieces(std::fs::read(&archive).unwrap(), 2, Duration::from_secs(3));
+    let dest = dir.path().join("a.tar.gz");
+    let err = download_verified(&url, "x", &dest, &ONE_SECOND_IDLE).unwrap_err();
+    assert!(matches!(err, DataError::Network { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+    assert_eq!(entries(dir.path()), ["archive.tar.gz", "src"]);
 }
 
 #[test]

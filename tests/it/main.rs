@@ -17,6 +17,7 @@ mod e2e;
 mod eval;
 mod manifests;
 mod models;
+mod progress;
 mod render;
 mod render_cli;
 mod step_parity;

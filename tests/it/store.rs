@@ -1,10 +1,11 @@
 //! Store-level checks that need no binary: atomic claims, crash-safe completion.
 
 use repro::config::{load_manifest, Overrides};
+use repro::exec::provenance::{hostname, staleness, Stale};
 use repro::plan::{expand, Plan};
 use repro::result::RunResult;
 use repro::result::RunStatus;
-use repro::store::{Claim, Provenance, Store};
+use repro::store::{Claim, Holder, Provenance, Store};
 
 fn setup() -> (crate::common::TempDir, Plan) {
     let dir = crate::common::scratch();
@@ -71,12 +72,23 @@ fn a_child_cannot_be_claimed_before_its_parent_is_done() {
         .unwrap();
     assert_eq!(store.claim(child, &claim).unwrap(), Some(1));
     // A dead owner's run is recovered as interrupted and can be claimed again.
-    assert_eq!(store.recover_stale("h", |_| false, 1e9).unwrap(), 1);
+    assert_eq!(store.recover_stale(|h| h.owner == "h:1").unwrap(), 1);
     let st = store.statuses(&[child.as_str()]).unwrap();
     assert_eq!(st[child.as_str()], RunStatus::Interrupted);
     assert_eq!(store.claim(child, &claim).unwrap(), Some(2));
     // On another host only the heartbeat tells: a live owner's run is left alone, a silent
     // one's is taken back.
-    assert_eq!(store.recover_stale("elsewhere", |_| false, 60.0).unwrap(), 0);
-    assert_eq!(store.recover_stale("elsewhere", |_| false, -1.0).unwrap(), 1);
+    let holders = store.holders().unwrap();
+    assert_eq!(holders.len(), 1);
+    assert!(holders[0].silent_for_s() < 60.0, "{holders:?}");
+    assert_eq!(staleness(&holders[0], 60.0), None);
+    assert!(matches!(staleness(&holders[0], 0.0), Some(Stale::Silent(_))));
+    assert_eq!(store.recover_stale(|h| staleness(h, 60.0).is_some()).unwrap(), 0);
+    assert_eq!(store.recover_stale(|h| staleness(h, 0.0).is_some()).unwrap(), 1);
+    // On this host a vanished process is known at once, however fresh its heartbeat.
+    let gone = Holder {
+        owner: format!("{}:{}", hostname(), u32::MAX),
+        ..holders[0].clone()
+    };
+    assert_eq!(staleness(&gone, 1e9), Some(Stale::Gone(u32::MAX)));
 }

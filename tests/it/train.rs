@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::backend::{Autodiff, Flex};
 use repro::config::RunConfig;
 use repro::result::EpochMetrics;
-use repro::train::{fit, TrainContext, TrainError};
+use repro::train::{fit, Observer, TrainContext, TrainError};
 
 type B = Autodiff<Flex>;
 
@@ -55,17 +55,12 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
     let straight = fit::<B>(&run, &TrainContext::default(), &Default::default()).unwrap();
 
     let cancel = Arc::new(AtomicBool::new(false));
-    let stop = cancel.clone();
-    let stop_after_two = move |m: &EpochMetrics| {
-        if m.epoch == 2 {
-            stop.store(true, Ordering::Relaxed);
-        }
-    };
+    let stop_after_two = StopAfter(2, cancel.clone());
     let first = TrainContext {
         out_dir: Some(dir.clone()),
         resume: true,
         cancel: Some(cancel),
-        on_epoch: Some(&stop_after_two),
+        observer: Some(&stop_after_two),
         ..TrainContext::default()
     };
     match fit::<B>(&run, &first, &Default::default()) {
@@ -205,4 +200,15 @@ fn a_diverging_run_stops_with_its_reason() {
         result.metrics.is_empty(),
         "a diverged run reports no test numbers"
     );
+}
+
+/// Cancels the run after this many epochs, as Ctrl-C would.
+struct StopAfter(usize, Arc<AtomicBool>);
+
+impl Observer for StopAfter {
+    fn epoch(&self, metrics: &EpochMetrics, _epochs: usize) {
+        if metrics.epoch == self.0 {
+            self.1.store(true, Ordering::Relaxed);
+        }
+    }
 }

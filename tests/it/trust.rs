@@ -276,3 +276,132 @@ fn a_removed_run_is_trained_again_from_the_start() {
         .count();
     assert_eq!(aside, 1, "the leftovers are kept, aside");
 }
+
+#[test]
+fn an_override_of_an_axis_or_the_seed_is_refused_naming_it() {
+    let sb = Sandbox::default();
+    sb.manifest("t.yaml", &format!("id: t\nseeds: [0]\n{FAKE}"));
+    for set in ["model.activation=relu", "model={activation: relu}", "seed=5"] {
+        let out = sb.run(&["run", "t", "--set", set]);
+        assert_eq!(code(&out), 2, "{set}: {}", stderr(&out));
+        let err = stderr(&out);
+        let names = if set.starts_with("seed") {
+            "seeds (0)"
+        } else {
+            "axis `act`"
+        };
+        assert!(err.contains(names) && err.contains(set), "{set}: {err}");
+    }
+    assert!(!sb.path("results").exists(), "nothing stored");
+    let ok = sb.run(&["plan", "t", "--set", "train.lr=0.05"]);
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+}
+
+#[test]
+fn a_corrupt_store_is_named_once_with_its_cause_once() {
+    let sb = Sandbox::default();
+    sb.manifest("t.yaml", &format!("id: t\n{FAKE}"));
+    std::fs::create_dir_all(sb.path("results")).unwrap();
+    std::fs::write(sb.path("results/repro.sqlite"), "not a database ".repeat(300)).unwrap();
+    for args in [&["status"][..], &["status", "t"], &["run", "t"]] {
+        let out = sb.run(args);
+        assert_ne!(code(&out), 0, "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert_eq!(err.matches("results/repro.sqlite").count(), 1, "{args:?}: {err}");
+        assert_eq!(
+            err.matches("file is not a database").count(),
+            1,
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// Runs `repro` as an unprivileged user when the tests run as root (root ignores file modes).
+fn as_unprivileged(sb: &Sandbox, args: &[&str]) -> Output {
+    if unsafe { libc::geteuid() } != 0 {
+        return sb.run(args);
+    }
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_repro"))
+        .args(args)
+        .current_dir(sb.path("."));
+    cmd.output().expect("setpriv (util-linux) runs")
+}
+
+#[test]
+fn a_read_only_store_can_be_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::default();
+    sb.manifest("t.yaml", &format!("id: t\n{FAKE}"));
+    assert_eq!(code(&sb.run(&["run", "t"])), 0);
+    let mode = |path: &str, mode: u32| {
+        std::fs::set_permissions(sb.path(path), std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    mode(".", 0o755);
+    mode("results/repro.sqlite", 0o444);
+    mode("results", 0o555);
+    for args in [&["status"][..], &["status", "t"], &["list"]] {
+        let out = as_unprivileged(&sb, args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("2/2") || stdout(&out).contains("done"),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&stdout(&as_unprivileged(&sb, &["status", "t", "--json"]))).unwrap();
+    let id = status["runs"][0]["run"].as_str().unwrap();
+    let out = as_unprivileged(&sb, &["show", id]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    mode("results", 0o755);
+}
+
+#[test]
+fn a_yaml_error_has_one_line_number_the_one_of_the_bad_key() {
+    let sb = Sandbox::default();
+    // `colour` also appears earlier, in a comment; the error is on line 6.
+    sb.manifest(
+        "bad.yaml",
+        "id: bad\ntitle: t\n# colour is not a key\nbase: { fake: { epochs: 1 } }\n\
+         table:\n  colour: red\n  rows: act\n",
+    );
+    let out = sb.run(&["plan", "bad"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("bad.yaml:6: "), "{err}");
+    assert!(!err.contains("at line"), "{err}");
+}
+
+#[test]
+fn list_marks_a_manifest_with_an_unusable_axis_value_invalid() {
+    let sb = Sandbox::default();
+    sb.manifest(
+        "t.yaml",
+        &format!("id: t\n{FAKE}").replace("[relu, aglu]", "[relu, banana]"),
+    );
+    let out = sb.run(&["list"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(line.contains("INVALID") && line.contains("banana"), "{line}");
+}
+
+#[test]
+fn status_shows_the_profile_that_ran_and_final_metrics() {
+    let sb = Sandbox::default();
+    sb.manifest(
+        "t.yaml",
+        &format!("id: t\n{FAKE}profiles:\n  smoke: {{ fake: {{ epochs: 2 }} }}\n"),
+    );
+    assert_eq!(code(&sb.run(&["run", "t", "--profile", "smoke"])), 0);
+    let out = sb.run(&["status", "t"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("t (profile smoke): 2 runs"), "{text}");
+    assert_eq!(text.matches("  top1 ").count(), 2, "{text}");
+    assert_eq!(code(&sb.run(&["run", "t"])), 0);
+    let text = stdout(&sb.run(&["status", "t"]));
+    assert!(text.starts_with("t (profile paper)"), "the latest: {text}");
+    assert!(text.contains("also in the store: profile smoke"), "{text}");
+}
