@@ -296,8 +296,9 @@ impl RunLine {
     /// `  top1 45.67  (error)` / `  (held by node7:42, heartbeat 3 s ago)`.
     fn details(&self) -> String {
         let mut text = String::new();
-        for (name, value) in self.metrics.get("test").into_iter().flatten() {
-            if SHOWN_METRICS.contains(&name.as_str()) {
+        let test = self.metrics.get("test");
+        for name in SHOWN_METRICS {
+            if let Some(value) = test.and_then(|m| m.get(name)) {
                 text.push_str(&format!("  {name} {value:.2}"));
             }
         }

@@ -466,3 +466,33 @@ fn sigterm_interrupts_like_ctrl_c_and_exits_143() {
     assert!(!states(&runs).iter().any(|s| s == "running"), "{runs:?}");
     assert!(states(&runs).iter().any(|s| s == "to_run"));
 }
+
+/// `timeout` and a shell's Ctrl-C signal the process and then its process group: one request,
+/// delivered twice. It must still checkpoint and mark runs interrupted, not exit at once.
+#[test]
+fn a_signal_delivered_twice_at_once_is_one_request() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::default();
+    sb.manifest("t4.yaml", &two_stage("{ epochs: 20, sleep_ms: 25 }"));
+    let child = sb
+        .cmd(&["run", "t4", "--jobs", "2"])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_running(&sb, "t4");
+    let pid = child.id() as i32;
+    // SAFETY: plain kill(2) calls on our own child and its process group.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+        std::thread::sleep(Duration::from_millis(20));
+        libc::kill(-pid, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(err.contains("run the same command again to resume"), "{err}");
+    let runs = sb.status("t4");
+    assert!(!states(&runs).iter().any(|s| s == "running"), "{runs:?}");
+}
