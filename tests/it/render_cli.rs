@@ -116,3 +116,24 @@ fn render_reports_bad_input_with_status_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("tpl/table.md.j2, line 2"), "{stderr}");
 }
+
+/// The compact LaTeX table explained its star (`* not all seeds finished`) even when no cell
+/// had one.
+#[test]
+fn compact_latex_explains_the_star_only_when_a_cell_has_it() {
+    let sb = sandbox();
+    assert_eq!(sb.run(&["run", "t"]).status.code(), Some(0));
+    let compact = || std::fs::read_to_string(sb.path("results/tables/t.compact.tex")).unwrap();
+    let tex = compact();
+    assert!(!tex.contains("textsuperscript"), "{tex}");
+    assert!(!tex.contains("not all seeds finished"), "{tex}");
+
+    let status = sb.run(&["status", "t", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let one = runs["runs"][0]["run"].as_str().unwrap();
+    assert_eq!(sb.run(&["rm", one, "--yes"]).status.code(), Some(0));
+    assert_eq!(sb.run(&["render", "t"]).status.code(), Some(0));
+    let tex = compact();
+    assert!(tex.contains("textsuperscript{*}"), "{tex}");
+    assert!(tex.contains("* not all seeds finished"), "{tex}");
+}
