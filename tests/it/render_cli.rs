@@ -137,3 +137,41 @@ fn compact_latex_explains_the_star_only_when_a_cell_has_it() {
     assert!(tex.contains("textsuperscript{*}"), "{tex}");
     assert!(tex.contains("* not all seeds finished"), "{tex}");
 }
+
+/// A fake table with one row per learning rate: `n` series in every figure.
+fn many_series(sb: &Sandbox, n: usize) -> Vec<String> {
+    let labels: Vec<String> = (1..=n).map(|i| format!("lr {i}")).collect();
+    let values: Vec<String> = (1..=n).map(|i| format!("{}", i as f64 / 1000.0)).collect();
+    sb.manifest(
+        "many.yaml",
+        &format!(
+            "id: many\ntitle: Many series\nbase: {{ model: {{ arch: resnet8 }}, fake: {{ epochs: 1 }} }}\n\
+             axes:\n  lr: {{ key: train.lr, values: [{}], labels: [{}] }}\nseeds: [0]\n\
+             table: {{ rows: lr, columns: [{{ metric: top1 }}] }}\n",
+            values.join(", "),
+            labels.join(", ")
+        ),
+    );
+    labels
+}
+
+/// With as many series as init-ablation's κ/λ figure once had, the legend covered the plots and
+/// colours came round again.
+#[test]
+fn kappa_lambda_legend_clears_the_plots_and_no_two_series_share_a_colour() {
+    let sb = Sandbox::default();
+    let labels = many_series(&sb, 24);
+    assert_eq!(sb.run(&["run", "many"]).status.code(), Some(0));
+    let out = sb.run(&["render", "many", "--figures"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let svg = sb.path("results/figures/many/kappa-lambda.svg");
+    crate::common::assert_legend_clear_of_plots(&svg, &labels);
+    let colours = crate::common::svg_line_colours(&std::fs::read_to_string(&svg).unwrap());
+    assert_eq!(colours.len(), labels.len(), "{colours:?}");
+    let png = image::open(sb.path("results/figures/many/kappa-lambda.png")).unwrap();
+    assert!(
+        png.height() >= 24 * 18,
+        "the legend fits: height {}",
+        png.height()
+    );
+}

@@ -10,17 +10,22 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::chart::MeshStyle;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 mod attention;
 mod kappa_lambda;
 mod ks;
+mod legend;
 mod reliability;
 
 pub use attention::AttentionFigure;
 pub use kappa_lambda::KappaLambda;
 pub use ks::KsFigure;
+pub use legend::{Entry, Marker, SeriesStyle, Swatch};
 pub use reliability::Reliability;
 
 use super::RenderError;
@@ -28,7 +33,10 @@ use crate::config::LoadedManifest;
 use crate::result::{ClassLogitFit, LearnedParam, RunStatus};
 use crate::store::{MemberRun, Store};
 
-const SIZE: (u32, u32) = (960, 420);
+/// Height of a figure's plots, unless it has rows of them.
+const PLOT_HEIGHT: u32 = 420;
+/// Width of one chart of a figure.
+const PANEL_WIDTH: u32 = 480;
 const FONT: &str = "sans-serif";
 
 /// What `render_figures` made and what it could not.
@@ -161,8 +169,9 @@ pub fn render_figures(
     let mut slugs = Slugs::default();
     for (label, run) in &reps {
         let result = store.result(&run.run_id)?;
-        for (kind, curves) in LearnedCurves::by_kind(&result.learned) {
-            learned.push((format!("{label}: {kind}"), curves));
+        let kinds = LearnedCurves::by_kind(&result.learned);
+        if !kinds.is_empty() {
+            learned.push((label.clone(), kinds));
         }
         let slug = slugs.unique(label);
         if result.reliability.iter().any(|b| b.count > 0) {
@@ -222,7 +231,6 @@ pub fn render_figures(
     Ok(report)
 }
 
-/// A file-name-safe form of a row label.
 /// A file-name-safe form of a row label: letters, digits, `-` and `.` kept, every other run of
 /// characters one `_`.
 fn slug(label: &str) -> String {
@@ -262,9 +270,13 @@ impl Slugs {
 
 type DrawResult = Result<(), String>;
 
-/// A figure that can draw itself on any plotters backend.
+/// A figure that can draw itself on any plotters backend: its plots, and a legend that `save`
+/// puts in a column to their right.
 pub trait Figure {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult;
+    /// Width and height of the plots, without the legend.
+    fn plot_size(&self) -> (u32, u32);
+    fn legend(&self) -> Vec<Entry>;
+    fn draw_plots<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult;
 }
 
 fn fail<E: std::fmt::Display>(e: E) -> String {
@@ -281,7 +293,6 @@ fn register_font() {
     });
 }
 
-/// Writes `<stem>.svg` and `<stem>.png`.
 /// `stem` + `suffix`. Not `with_extension`: a stem made from a label such as `U(1,1.3)` has
 /// dots of its own, and replacing from the last one would make two labels one file.
 fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
@@ -290,31 +301,55 @@ fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Pixel size of the whole figure: the plots, widened by the legend column and heightened
+/// where the legend is taller than they are.
+fn figure_size(figure: &impl Figure, entries: &[Entry]) -> (u32, u32) {
+    let (w, h) = figure.plot_size();
+    (w + legend::width(entries), h.max(legend::height(entries)))
+}
+
+fn draw_figure<DB: DrawingBackend>(
+    figure: &impl Figure,
+    entries: &[Entry],
+    root: &DrawingArea<DB, Shift>,
+) -> DrawResult {
+    root.fill(&WHITE).map_err(fail)?;
+    let (plots, key) = root.split_horizontally(figure.plot_size().0);
+    figure.draw_plots(&plots)?;
+    legend::draw(&key, entries)?;
+    root.present().map_err(fail)
+}
+
+/// Writes `<stem>.svg` and `<stem>.png`.
 pub fn save(figure: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>, RenderError> {
     register_font();
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |message: String| RenderError::Figure { path, message }
     };
+    let entries = figure.legend();
+    let size = figure_size(figure, &entries);
     let svg_path = with_suffix(stem, ".svg");
     let png_path = with_suffix(stem, ".png");
     let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        figure.draw(&root).map_err(err(&svg_path))?;
-        root.present().map_err(fail).map_err(err(&svg_path))?;
-    }
+    draw_figure(
+        figure,
+        &entries,
+        &SVGBackend::with_string(&mut svg, size).into_drawing_area(),
+    )
+    .map_err(err(&svg_path))?;
     std::fs::write(&svg_path, svg).map_err(|source| RenderError::Io {
         path: svg_path.clone(),
         source,
     })?;
-    let mut pixels = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
-        figure.draw(&root).map_err(err(&png_path))?;
-        root.present().map_err(fail).map_err(err(&png_path))?;
-    }
-    image::save_buffer(&png_path, &pixels, SIZE.0, SIZE.1, image::ExtendedColorType::Rgb8)
+    let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
+    draw_figure(
+        figure,
+        &entries,
+        &BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(),
+    )
+    .map_err(err(&png_path))?;
+    image::save_buffer(&png_path, &pixels, size.0, size.1, image::ExtendedColorType::Rgb8)
         .map_err(fail)
         .map_err(err(&png_path))?;
     Ok(vec![png_path, svg_path])
@@ -322,6 +357,35 @@ pub fn save(figure: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>, RenderErr
 
 fn font(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().into()
+}
+
+/// A tick label as plotters writes it, except that a tick a rounding error below zero reads
+/// `0.0` rather than `-0.0`.
+pub fn tick(value: &f64) -> String {
+    let label = <RangedCoordf64 as ValueFormatter<f64>>::format(value);
+    match label.strip_prefix('-') {
+        Some(zero) if zero.chars().all(|c| c == '0' || c == '.') => zero.to_string(),
+        _ => label,
+    }
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The grid, axis descriptions, fonts and tick labels every chart shares; callers add their
+/// own settings and draw it.
+fn mesh<'a, 'b, DB: DrawingBackend>(
+    chart: &'b mut Chart<'a, DB>,
+    x_desc: &str,
+    y_desc: &str,
+) -> MeshStyle<'a, 'b, RangedCoordf64, RangedCoordf64, DB> {
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .label_style(font(12))
+        .axis_desc_style(font(14));
+    mesh
 }
 
 /// Padded range of values, never empty.
@@ -338,12 +402,13 @@ fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
-/// Lines with markers over layer index, one per series, with a legend.
+/// Lines with markers over layer index, one per series; their labels are in the figure's
+/// legend.
 fn layer_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     y_desc: &str,
-    series: &[(String, Vec<(f64, f64)>)],
+    series: &[(SeriesStyle, Vec<(f64, f64)>)],
 ) -> DrawResult {
     let n = series
         .iter()
@@ -363,34 +428,22 @@ fn layer_panel<DB: DrawingBackend>(
         true => format!("{x:.0}"),
         false => String::new(),
     };
-    chart
-        .configure_mesh()
+    mesh(&mut chart, "layer", y_desc)
         .x_labels(n as usize + 1)
         .x_label_formatter(&whole)
-        .x_desc("layer")
-        .y_desc(y_desc)
-        .label_style(font(12))
-        .axis_desc_style(font(14))
         .draw()
         .map_err(fail)?;
-    for (i, (label, points)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+    for (style, points) in series {
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
-            .map_err(fail)?
-            .label(label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-        chart
-            .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                style.colour.stroke_width(2),
+            ))
             .map_err(fail)?;
+        for p in points {
+            style.marker.draw(chart.plotting_area(), *p, style.colour)?;
+        }
     }
-    chart
-        .configure_series_labels()
-        .label_font(font(12))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(fail)?;
     Ok(())
 }
 
