@@ -89,10 +89,14 @@ fn run_ends_by_printing_the_table_and_render_writes_every_format() {
     assert_eq!(u["unsupported"], "needs ImageNet-LT");
     assert_eq!(u["rows"][1]["cells"][0]["paper"], 57.9);
     assert_eq!(u["rows"][1]["cells"][0]["text"]["status"], "not run");
-    assert!(stdout.contains("skipped: u: no finished runs"), "{stdout}");
+    // Nothing to say about the figures of a table that cannot run.
+    assert!(!stdout.contains("skipped: u"), "{stdout}");
     // The fake trainer records a learned κ but no reliability diagram.
     assert!(is_file(&sb.path("results/figures/t/kappa-lambda.png")));
-    assert!(stdout.contains("skipped: relu: no reliability bins"), "{stdout}");
+    assert!(
+        stdout.contains("skipped: Figure 8 (reliability): no calibration bins recorded by relu, aglu"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -173,5 +177,36 @@ fn kappa_lambda_legend_clears_the_plots_and_no_two_series_share_a_colour() {
         png.height() >= 24 * 18,
         "the legend fits: height {}",
         png.height()
+    );
+}
+
+/// Render listed, for every run, each analysis it had not asked for; now it says something
+/// only about data a run should have, in one line per figure.
+#[test]
+fn render_notes_only_what_runs_lack_and_should_have() {
+    let sb = sandbox();
+    sb.manifest(
+        "att.yaml",
+        "id: att\ntitle: Attention asked for\n\
+         base: { model: { arch: resnet8 }, fake: { epochs: 1 }, eval: { analyses: { attention: true } } }\n\
+         axes:\n  act: { key: model.activation, values: [relu, aglu] }\n\
+         table: { rows: act, columns: [{ metric: top1 }] }\n",
+    );
+    for m in ["t", "att"] {
+        assert_eq!(sb.run(&["run", m]).status.code(), Some(0));
+    }
+    let out = sb.run(&["render", "--figures"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let mut skipped: Vec<&str> = stdout.lines().filter(|l| l.contains("skipped")).collect();
+    skipped.sort_unstable();
+    // The fake trainer records no reliability bins, which every real run has.
+    let reliability = "skipped: Figure 8 (reliability): no calibration bins recorded by relu, aglu";
+    let attention = "skipped: Figures 2, 5 (attention): eval.analyses.attention is on, but nothing \
+                     was recorded by relu, aglu";
+    assert_eq!(
+        skipped,
+        [reliability, reliability, attention].map(|l| format!("  {l}")),
+        "{stdout}"
     );
 }

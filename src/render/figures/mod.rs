@@ -3,8 +3,8 @@
 //! rare batches per layer (Figures 2, 5), and one class's logits with fitted Gumbel and
 //! Logistic densities and their KS distances (Figure 1).
 //!
-//! One representative run per table point (its lowest finished seed) is drawn; a figure whose
-//! data no run has is skipped with a note saying so.
+//! One representative run per table point (its lowest finished seed) is drawn. A figure is
+//! drawn wherever its data are; only data a run should have but lacks is reported.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ pub use reliability::Reliability;
 
 use super::RenderError;
 use crate::config::LoadedManifest;
-use crate::result::{ClassLogitFit, LearnedParam, RunStatus};
+use crate::result::{ClassLogitFit, LearnedParam, RunResult, RunStatus};
 use crate::store::{MemberRun, Store};
 
 /// Height of a figure's plots, unless it has rows of them.
@@ -144,6 +144,36 @@ pub fn representatives<'a>(runs: &'a [MemberRun], stage: &str) -> Vec<(String, &
     chosen
 }
 
+/// Runs that lack data they should have, by what is missing: one line per figure in the
+/// report, however many runs it concerns.
+#[derive(Default)]
+struct Missing(BTreeMap<&'static str, Vec<String>>);
+
+impl Missing {
+    fn add(&mut self, what: &'static str, label: &str) {
+        self.0.entry(what).or_default().push(label.to_string());
+    }
+
+    fn lines(self) -> impl Iterator<Item = String> {
+        self.0
+            .into_iter()
+            .map(|(what, labels)| format!("{what} {}", labels.join(", ")))
+    }
+}
+
+const NO_RELIABILITY: &str = "Figure 8 (reliability): no calibration bins recorded by";
+const NO_ATTENTION: &str =
+    "Figures 2, 5 (attention): eval.analyses.attention is on, but nothing was recorded by";
+const NO_KS: &str = "Figure 1 (logits): eval.analyses.ks is on, but no logits were recorded by";
+
+/// Whether a run's config switched analysis `name` on (`eval.analyses.<name>`).
+fn asked_for(config: &serde_json::Value, name: &str) -> bool {
+    config
+        .pointer(&format!("/eval/analyses/{name}"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
 /// Draws every figure the manifest's runs have data for into `out_dir`.
 pub fn render_figures(
     store: &Store,
@@ -156,9 +186,12 @@ pub fn render_figures(
     let reps = representatives(&runs, &stage);
     let mut report = FigureReport::default();
     if reps.is_empty() {
-        report
-            .skipped
-            .push(format!("{}: no finished runs at stage `{stage}`", m.manifest.id));
+        // An unsupported manifest never has runs, and its table already says why.
+        if m.manifest.unsupported.is_none() {
+            report
+                .skipped
+                .push(format!("{}: no finished runs at stage `{stage}`", m.manifest.id));
+        }
         return Ok(report);
     }
     std::fs::create_dir_all(out_dir).map_err(|source| RenderError::Io {
@@ -166,69 +199,89 @@ pub fn render_figures(
         source,
     })?;
     let mut learned = Vec::new();
+    let mut missing = Missing::default();
     let mut slugs = Slugs::default();
     for (label, run) in &reps {
         let result = store.result(&run.run_id)?;
+        let config = store.run_config(&run.run_id)?;
+        let figures = RunFigures {
+            label,
+            slug: slugs.unique(label),
+            result: &result,
+            config: &config,
+        };
+        report.written.extend(figures.save(out_dir, &mut missing)?);
         let kinds = LearnedCurves::by_kind(&result.learned);
         if !kinds.is_empty() {
             learned.push((label.clone(), kinds));
         }
-        let slug = slugs.unique(label);
-        if result.reliability.iter().any(|b| b.count > 0) {
-            report.written.extend(save(
-                &Reliability {
-                    title: format!("Reliability: {label}"),
-                    bins: &result.reliability,
-                    ece: result.metric("test", "ece"),
-                },
-                &out_dir.join(format!("reliability-{slug}")),
-            )?);
-        } else {
-            report.skipped.push(format!("{label}: no reliability bins"));
-        }
-        let analyses = &result.analyses;
-        if analyses.attention.is_empty() {
-            report
-                .skipped
-                .push(format!("{label}: no attention analysis (Figures 2, 5)"));
-        } else {
-            report.written.extend(save(
-                &AttentionFigure {
-                    title: label.clone(),
-                    layers: &analyses.attention,
-                },
-                &out_dir.join(format!("attention-{slug}")),
-            )?);
-        }
-        let with_samples: Vec<&ClassLogitFit> =
-            analyses.ks.iter().filter(|ks| !ks.logits.is_empty()).collect();
-        if with_samples.is_empty() {
-            report
-                .skipped
-                .push(format!("{label}: no logit-distribution analysis (Figure 1)"));
-        }
-        for ks in with_samples {
-            let class = ks.class;
-            report.written.extend(save(
-                &KsFigure {
-                    title: format!("{label}: logits of class {class}"),
-                    ks,
-                },
-                &out_dir.join(format!("ks-{slug}-class{class}")),
-            )?);
-        }
     }
-    if learned.is_empty() {
-        report
-            .skipped
-            .push("no run has learned κ/λ (Figure 6 needs AGLU or APA)".into());
-    } else {
+    if !learned.is_empty() {
         report.written.extend(save(
             &KappaLambda { runs: &learned },
             &out_dir.join("kappa-lambda"),
         )?);
     }
+    report.skipped.extend(missing.lines());
     Ok(report)
+}
+
+/// The figures of one representative run: its reliability diagram, attention statistics and
+/// logit distributions.
+struct RunFigures<'a> {
+    label: &'a str,
+    /// The label as a file name.
+    slug: String,
+    result: &'a RunResult,
+    config: &'a serde_json::Value,
+}
+
+impl RunFigures<'_> {
+    /// Saves each figure the run has data for into `out_dir`; notes in `missing` what the run
+    /// should have had.
+    fn save(&self, out_dir: &Path, missing: &mut Missing) -> Result<Vec<PathBuf>, RenderError> {
+        let (label, result) = (self.label, self.result);
+        let stem = |figure: &str| out_dir.join(format!("{figure}-{}", self.slug));
+        let mut written = Vec::new();
+        if result.reliability.iter().any(|b| b.count > 0) {
+            let figure = Reliability {
+                title: format!("Reliability: {label}"),
+                bins: &result.reliability,
+                ece: result.metric("test", "ece"),
+            };
+            written.extend(save(&figure, &stem("reliability"))?);
+        } else {
+            // Every trained run records its calibration: a run without it is worth a word.
+            missing.add(NO_RELIABILITY, label);
+        }
+        let analyses = &result.analyses;
+        if !analyses.attention.is_empty() {
+            let figure = AttentionFigure {
+                title: label.to_string(),
+                layers: &analyses.attention,
+            };
+            written.extend(save(&figure, &stem("attention"))?);
+        } else if asked_for(self.config, "attention") {
+            missing.add(NO_ATTENTION, label);
+        }
+        let with_samples: Vec<&ClassLogitFit> =
+            analyses.ks.iter().filter(|ks| !ks.logits.is_empty()).collect();
+        if with_samples.is_empty() && asked_for(self.config, "ks") {
+            missing.add(NO_KS, label);
+        }
+        for ks in with_samples {
+            let class = ks.class;
+            let figure = KsFigure {
+                title: format!("{label}: logits of class {class}"),
+                ks,
+            };
+            written.extend(save(
+                &figure,
+                &with_suffix(&stem("ks"), &format!("-class{class}")),
+            )?);
+        }
+        Ok(written)
+    }
 }
 
 /// A file-name-safe form of a row label: letters, digits, `-` and `.` kept, every other run of
