@@ -41,6 +41,8 @@ pub struct TableModel {
     pub revisions: Vec<String>,
     pub cells_complete: usize,
     pub cells_total: usize,
+    /// Cells showing a mean of fewer seeds than expected (starred in the compact LaTeX).
+    pub cells_partial: usize,
     /// The noise threshold k in |Δ| ≤ k·σ/√n.
     pub noise_k: f64,
     /// What the profile substitutes for the paper's setting (e.g. a smaller dataset).
@@ -204,6 +206,11 @@ pub fn build(m: &LoadedManifest, profile: &str, runs: &[MemberRun]) -> Result<Ta
         .flat_map(|r| &r.cells)
         .filter(|c| c.seeds.complete())
         .count();
+    let cells_partial = rows
+        .iter()
+        .flat_map(|r| &r.cells)
+        .filter(|c| c.summary.is_some() && !c.seeds.complete())
+        .count();
     Ok(TableModel {
         id: man.id.clone(),
         title: man.title.clone(),
@@ -219,6 +226,7 @@ pub fn build(m: &LoadedManifest, profile: &str, runs: &[MemberRun]) -> Result<Ta
         revisions: revisions(runs),
         cells_complete,
         cells_total,
+        cells_partial,
         noise_k: super::stats::NOISE_K,
         profile_note: man.profiles.get(profile).and_then(|p| p.note.clone()),
     })

@@ -229,6 +229,13 @@ impl Store {
         })
     }
 
+    /// The config run `id` was registered with.
+    pub fn run_config(&self, id: &str) -> Result<serde_json::Value, StoreError> {
+        let rows = self.fetch("SELECT config_json FROM runs WHERE id = ?1", id)?;
+        let row = rows.first().ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        serde_json::from_str(row.try_get(0)?).map_err(corrupt)
+    }
+
     /// Everything run `id` has recorded, in the schema its trainer produced.
     pub fn result(&self, id: &str) -> Result<RunResult, StoreError> {
         let status_row = self.fetch("SELECT status, error FROM runs WHERE id = ?1", id)?;

@@ -149,3 +149,63 @@ impl Sandbox {
         self.cmd(args).output().expect("run repro")
     }
 }
+
+/// The value of attribute `name` in the SVG tag `tag`.
+fn svg_attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    tag[start..].split('"').next()
+}
+
+/// Each `<text>` of an SVG written by plotters: its x and its content.
+pub fn svg_texts(svg: &str) -> Vec<(f64, String)> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let x = svg_attr(t, "x")?.parse().ok()?;
+            let content = t.split_once('>')?.1.split("</text>").next()?;
+            Some((x, content.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Rightmost x of an SVG's `<line>`s: plotters draws the charts' grids as lines, and nothing
+/// else.
+pub fn svg_grid_right(svg: &str) -> f64 {
+    svg.split("<line")
+        .skip(1)
+        .flat_map(|l| [svg_attr(l, "x1"), svg_attr(l, "x2")])
+        .filter_map(|x| x?.parse::<f64>().ok())
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// Colours of an SVG's polylines other than black (which axes and ticks are drawn in).
+pub fn svg_line_colours(svg: &str) -> std::collections::BTreeSet<String> {
+    svg.split("<polyline")
+        .skip(1)
+        .filter_map(|l| svg_attr(l, "stroke"))
+        .filter(|c| *c != "#000000")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Asserts that every one of `labels` is a text of `svg` lying right of every grid line: a
+/// legend that covers no plot. (The same words may also describe an axis, left of the grid.)
+pub fn assert_legend_clear_of_plots(svg: &Path, labels: &[String]) {
+    let text = std::fs::read_to_string(svg).unwrap();
+    let grid = svg_grid_right(&text);
+    let texts = svg_texts(&text);
+    for label in labels {
+        let at = texts.iter().filter(|(_, t)| t == label).map(|(x, _)| *x);
+        let rightmost = at.fold(f64::NEG_INFINITY, f64::max);
+        assert!(
+            rightmost.is_finite(),
+            "{}: no legend entry `{label}`",
+            svg.display()
+        );
+        assert!(
+            rightmost > grid,
+            "{}: legend entry `{label}` at x = {rightmost} lies over a plot (grid reaches x = {grid})",
+            svg.display()
+        );
+    }
+}

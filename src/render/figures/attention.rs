@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{fail, layer_panel, DrawResult, Figure};
+use super::{layer_panel, DrawResult, Entry, Figure, SeriesStyle, PANEL_WIDTH, PLOT_HEIGHT};
 use crate::result::AttentionStats;
 
 /// Figures 2 and 5: attention entropy and variance per layer, frequent against rare batches.
@@ -12,34 +12,58 @@ pub struct AttentionFigure<'a> {
     pub layers: &'a [AttentionStats],
 }
 
+/// The two batch kinds every panel compares.
+const BATCHES: [&str; 2] = ["frequent", "rare"];
+
+type Stat = fn(&AttentionStats) -> f64;
+
+impl AttentionFigure<'_> {
+    /// One series per batch kind, in `BATCHES` order.
+    fn series(&self, per_batch: [Stat; 2]) -> Vec<(SeriesStyle, Vec<(f64, f64)>)> {
+        per_batch
+            .into_iter()
+            .enumerate()
+            .map(|(batch, stat)| {
+                let points = self.layers.iter().enumerate();
+                (
+                    style(batch),
+                    points.map(|(i, l)| ((i + 1) as f64, stat(l))).collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn style(batch: usize) -> SeriesStyle {
+    SeriesStyle::nth(batch, BATCHES.len())
+}
+
 impl Figure for AttentionFigure<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
-        root.fill(&WHITE).map_err(fail)?;
-        let panels = root.split_evenly((1, 2));
-        let series = |f: fn(&AttentionStats) -> f64| -> Vec<(f64, f64)> {
-            self.layers
-                .iter()
-                .enumerate()
-                .map(|(i, l)| ((i + 1) as f64, f(l)))
-                .collect()
-        };
+    fn plot_size(&self) -> (u32, u32) {
+        (2 * PANEL_WIDTH, PLOT_HEIGHT)
+    }
+
+    fn legend(&self) -> Vec<Entry> {
+        BATCHES
+            .iter()
+            .enumerate()
+            .map(|(i, batch)| Entry::series(*batch, style(i)))
+            .collect()
+    }
+
+    fn draw_plots<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult {
+        let panels = area.split_evenly((1, 2));
         layer_panel(
             &panels[0],
             &format!("{}: attention entropy", self.title),
             "entropy",
-            &[
-                ("frequent".into(), series(|l| l.frequent_entropy)),
-                ("rare".into(), series(|l| l.rare_entropy)),
-            ],
+            &self.series([|l| l.frequent_entropy, |l| l.rare_entropy]),
         )?;
         layer_panel(
             &panels[1],
             &format!("{}: attention variance", self.title),
             "variance",
-            &[
-                ("frequent".into(), series(|l| l.frequent_variance)),
-                ("rare".into(), series(|l| l.rare_variance)),
-            ],
+            &self.series([|l| l.frequent_variance, |l| l.rare_variance]),
         )
     }
 }

@@ -5,7 +5,8 @@ use plotters::prelude::*;
 
 use statrs::distribution::{Continuous, Gumbel};
 
-use super::{fail, font, range, DrawResult, Figure};
+use super::legend::{BAR_ALPHA, PALETTE};
+use super::{fail, font, mesh, range, DrawResult, Entry, Figure, Swatch, PLOT_HEIGHT};
 use crate::result::ClassLogitFit;
 
 /// Figure 1: a histogram (density) of one class's logits with the fitted Gumbel and Logistic
@@ -16,6 +17,8 @@ pub struct KsFigure<'a> {
 }
 
 const HIST_BINS: usize = 30;
+/// The histogram wants more width than a layer panel.
+const KS_WIDTH: u32 = 640;
 
 /// Density of the Logistic distribution; closed form, no special function.
 fn logistic_pdf(x: f64, loc: f64, scale: f64) -> f64 {
@@ -23,16 +26,45 @@ fn logistic_pdf(x: f64, loc: f64, scale: f64) -> f64 {
     e / (scale * (1.0 + e).powi(2))
 }
 
-impl Figure for KsFigure<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
-        root.fill(&WHITE).map_err(fail)?;
-        let xs: Vec<f64> = self
-            .ks
+const BARS: RGBColor = PALETTE[0];
+const GUMBEL: RGBColor = PALETTE[3];
+const LOGISTIC: RGBColor = PALETTE[2];
+
+impl KsFigure<'_> {
+    fn logits(&self) -> Vec<f64> {
+        self.ks
             .logits
             .iter()
             .map(|v| f64::from(*v))
             .filter(|v| v.is_finite())
-            .collect();
+            .collect()
+    }
+}
+
+impl Figure for KsFigure<'_> {
+    fn plot_size(&self) -> (u32, u32) {
+        (KS_WIDTH, PLOT_HEIGHT)
+    }
+
+    fn legend(&self) -> Vec<Entry> {
+        let line = |label: String, colour| Entry {
+            label,
+            colour,
+            swatch: Swatch::Line,
+        };
+        vec![
+            Entry {
+                label: format!("logits (n = {})", self.logits().len()),
+                colour: BARS,
+                swatch: Swatch::Bar,
+            },
+            line(format!("Gumbel (KS {:.3})", self.ks.gumbel.ks), GUMBEL),
+            line(format!("Logistic (KS {:.3})", self.ks.logistic.ks), LOGISTIC),
+        ]
+    }
+
+    fn draw_plots<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult {
+        let xs = self.logits();
         let x = range(xs.iter().copied());
         let width = (x.end - x.start) / HIST_BINS as f64;
         let mut counts = [0usize; HIST_BINS];
@@ -57,48 +89,28 @@ impl Figure for KsFigure<'_> {
             .chain(g_curve.iter().chain(&l_curve).map(|p| p.1))
             .fold(0.0, f64::max)
             * 1.1;
-        let area = root.margin(0, 0, 160, 160);
-        let mut chart = ChartBuilder::on(&area)
+        let mut chart = ChartBuilder::on(area)
             .caption(&self.title, font(18))
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(50)
             .build_cartesian_2d(x.clone(), 0.0..top.max(1e-6))
             .map_err(fail)?;
-        chart
-            .configure_mesh()
-            .x_desc("logit")
-            .y_desc("density")
-            .label_style(font(12))
-            .axis_desc_style(font(14))
-            .draw()
-            .map_err(fail)?;
+        mesh(&mut chart, "logit", "density").draw().map_err(fail)?;
         chart
             .draw_series(counts.iter().enumerate().map(|(i, c)| {
                 let x0 = x.start + i as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width, density(*c))], BLUE.mix(0.4).filled())
+                Rectangle::new(
+                    [(x0, 0.0), (x0 + width, density(*c))],
+                    BARS.mix(BAR_ALPHA).filled(),
+                )
             }))
-            .map_err(fail)?
-            .label(format!("logits (n = {})", xs.len()))
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], BLUE.mix(0.4).filled()));
-        let curves = [
-            (format!("Gumbel (KS {:.3})", self.ks.gumbel.ks), g_curve, RED),
-            (format!("Logistic (KS {:.3})", l.ks), l_curve, GREEN),
-        ];
-        for (label, curve, color) in curves {
-            chart
-                .draw_series(LineSeries::new(curve, color.stroke_width(2)))
-                .map_err(fail)?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-        }
-        chart
-            .configure_series_labels()
-            .label_font(font(12))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
             .map_err(fail)?;
+        for (curve, colour) in [(g_curve, GUMBEL), (l_curve, LOGISTIC)] {
+            chart
+                .draw_series(LineSeries::new(curve, colour.stroke_width(2)))
+                .map_err(fail)?;
+        }
         Ok(())
     }
 }

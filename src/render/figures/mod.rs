@@ -3,32 +3,40 @@
 //! rare batches per layer (Figures 2, 5), and one class's logits with fitted Gumbel and
 //! Logistic densities and their KS distances (Figure 1).
 //!
-//! One representative run per table point (its lowest finished seed) is drawn; a figure whose
-//! data no run has is skipped with a note saying so.
+//! One representative run per table point (its lowest finished seed) is drawn. A figure is
+//! drawn wherever its data are; only data a run should have but lacks is reported.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::chart::MeshStyle;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 mod attention;
 mod kappa_lambda;
 mod ks;
+mod legend;
 mod reliability;
 
 pub use attention::AttentionFigure;
 pub use kappa_lambda::KappaLambda;
 pub use ks::KsFigure;
+pub use legend::{Entry, Marker, SeriesStyle, Swatch};
 pub use reliability::Reliability;
 
 use super::RenderError;
 use crate::config::LoadedManifest;
-use crate::result::{ClassLogitFit, LearnedParam, RunStatus};
+use crate::result::{ClassLogitFit, LearnedParam, RunResult, RunStatus};
 use crate::store::{MemberRun, Store};
 
-const SIZE: (u32, u32) = (960, 420);
+/// Height of a figure's plots, unless it has rows of them.
+const PLOT_HEIGHT: u32 = 420;
+/// Width of one chart of a figure.
+const PANEL_WIDTH: u32 = 480;
 const FONT: &str = "sans-serif";
 
 /// What `render_figures` made and what it could not.
@@ -136,6 +144,36 @@ pub fn representatives<'a>(runs: &'a [MemberRun], stage: &str) -> Vec<(String, &
     chosen
 }
 
+/// Runs that lack data they should have, by what is missing: one line per figure in the
+/// report, however many runs it concerns.
+#[derive(Default)]
+struct Missing(BTreeMap<&'static str, Vec<String>>);
+
+impl Missing {
+    fn add(&mut self, what: &'static str, label: &str) {
+        self.0.entry(what).or_default().push(label.to_string());
+    }
+
+    fn lines(self) -> impl Iterator<Item = String> {
+        self.0
+            .into_iter()
+            .map(|(what, labels)| format!("{what} {}", labels.join(", ")))
+    }
+}
+
+const NO_RELIABILITY: &str = "Figure 8 (reliability): no calibration bins recorded by";
+const NO_ATTENTION: &str =
+    "Figures 2, 5 (attention): eval.analyses.attention is on, but nothing was recorded by";
+const NO_KS: &str = "Figure 1 (logits): eval.analyses.ks is on, but no logits were recorded by";
+
+/// Whether a run's config switched analysis `name` on (`eval.analyses.<name>`).
+fn asked_for(config: &serde_json::Value, name: &str) -> bool {
+    config
+        .pointer(&format!("/eval/analyses/{name}"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
 /// Draws every figure the manifest's runs have data for into `out_dir`.
 pub fn render_figures(
     store: &Store,
@@ -148,9 +186,12 @@ pub fn render_figures(
     let reps = representatives(&runs, &stage);
     let mut report = FigureReport::default();
     if reps.is_empty() {
-        report
-            .skipped
-            .push(format!("{}: no finished runs at stage `{stage}`", m.manifest.id));
+        // An unsupported manifest never has runs, and its table already says why.
+        if m.manifest.unsupported.is_none() {
+            report
+                .skipped
+                .push(format!("{}: no finished runs at stage `{stage}`", m.manifest.id));
+        }
         return Ok(report);
     }
     std::fs::create_dir_all(out_dir).map_err(|source| RenderError::Io {
@@ -158,71 +199,91 @@ pub fn render_figures(
         source,
     })?;
     let mut learned = Vec::new();
+    let mut missing = Missing::default();
     let mut slugs = Slugs::default();
     for (label, run) in &reps {
         let result = store.result(&run.run_id)?;
-        for (kind, curves) in LearnedCurves::by_kind(&result.learned) {
-            learned.push((format!("{label}: {kind}"), curves));
-        }
-        let slug = slugs.unique(label);
-        if result.reliability.iter().any(|b| b.count > 0) {
-            report.written.extend(save(
-                &Reliability {
-                    title: format!("Reliability: {label}"),
-                    bins: &result.reliability,
-                    ece: result.metric("test", "ece"),
-                },
-                &out_dir.join(format!("reliability-{slug}")),
-            )?);
-        } else {
-            report.skipped.push(format!("{label}: no reliability bins"));
-        }
-        let analyses = &result.analyses;
-        if analyses.attention.is_empty() {
-            report
-                .skipped
-                .push(format!("{label}: no attention analysis (Figures 2, 5)"));
-        } else {
-            report.written.extend(save(
-                &AttentionFigure {
-                    title: label.clone(),
-                    layers: &analyses.attention,
-                },
-                &out_dir.join(format!("attention-{slug}")),
-            )?);
-        }
-        let with_samples: Vec<&ClassLogitFit> =
-            analyses.ks.iter().filter(|ks| !ks.logits.is_empty()).collect();
-        if with_samples.is_empty() {
-            report
-                .skipped
-                .push(format!("{label}: no logit-distribution analysis (Figure 1)"));
-        }
-        for ks in with_samples {
-            let class = ks.class;
-            report.written.extend(save(
-                &KsFigure {
-                    title: format!("{label}: logits of class {class}"),
-                    ks,
-                },
-                &out_dir.join(format!("ks-{slug}-class{class}")),
-            )?);
+        let config = store.run_config(&run.run_id)?;
+        let figures = RunFigures {
+            label,
+            slug: slugs.unique(label),
+            result: &result,
+            config: &config,
+        };
+        report.written.extend(figures.save(out_dir, &mut missing)?);
+        let kinds = LearnedCurves::by_kind(&result.learned);
+        if !kinds.is_empty() {
+            learned.push((label.clone(), kinds));
         }
     }
-    if learned.is_empty() {
-        report
-            .skipped
-            .push("no run has learned κ/λ (Figure 6 needs AGLU or APA)".into());
-    } else {
+    if !learned.is_empty() {
         report.written.extend(save(
             &KappaLambda { runs: &learned },
             &out_dir.join("kappa-lambda"),
         )?);
     }
+    report.skipped.extend(missing.lines());
     Ok(report)
 }
 
-/// A file-name-safe form of a row label.
+/// The figures of one representative run: its reliability diagram, attention statistics and
+/// logit distributions.
+struct RunFigures<'a> {
+    label: &'a str,
+    /// The label as a file name.
+    slug: String,
+    result: &'a RunResult,
+    config: &'a serde_json::Value,
+}
+
+impl RunFigures<'_> {
+    /// Saves each figure the run has data for into `out_dir`; notes in `missing` what the run
+    /// should have had.
+    fn save(&self, out_dir: &Path, missing: &mut Missing) -> Result<Vec<PathBuf>, RenderError> {
+        let (label, result) = (self.label, self.result);
+        let stem = |figure: &str| out_dir.join(format!("{figure}-{}", self.slug));
+        let mut written = Vec::new();
+        if result.reliability.iter().any(|b| b.count > 0) {
+            let figure = Reliability {
+                title: format!("Reliability: {label}"),
+                bins: &result.reliability,
+                ece: result.metric("test", "ece"),
+            };
+            written.extend(save(&figure, &stem("reliability"))?);
+        } else {
+            // Every trained run records its calibration: a run without it is worth a word.
+            missing.add(NO_RELIABILITY, label);
+        }
+        let analyses = &result.analyses;
+        if !analyses.attention.is_empty() {
+            let figure = AttentionFigure {
+                title: label.to_string(),
+                layers: &analyses.attention,
+            };
+            written.extend(save(&figure, &stem("attention"))?);
+        } else if asked_for(self.config, "attention") {
+            missing.add(NO_ATTENTION, label);
+        }
+        let with_samples: Vec<&ClassLogitFit> =
+            analyses.ks.iter().filter(|ks| !ks.logits.is_empty()).collect();
+        if with_samples.is_empty() && asked_for(self.config, "ks") {
+            missing.add(NO_KS, label);
+        }
+        for ks in with_samples {
+            let class = ks.class;
+            let figure = KsFigure {
+                title: format!("{label}: logits of class {class}"),
+                ks,
+            };
+            written.extend(save(
+                &figure,
+                &with_suffix(&stem("ks"), &format!("-class{class}")),
+            )?);
+        }
+        Ok(written)
+    }
+}
+
 /// A file-name-safe form of a row label: letters, digits, `-` and `.` kept, every other run of
 /// characters one `_`.
 fn slug(label: &str) -> String {
@@ -262,9 +323,13 @@ impl Slugs {
 
 type DrawResult = Result<(), String>;
 
-/// A figure that can draw itself on any plotters backend.
+/// A figure that can draw itself on any plotters backend: its plots, and a legend that `save`
+/// puts in a column to their right.
 pub trait Figure {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult;
+    /// Width and height of the plots, without the legend.
+    fn plot_size(&self) -> (u32, u32);
+    fn legend(&self) -> Vec<Entry>;
+    fn draw_plots<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult;
 }
 
 fn fail<E: std::fmt::Display>(e: E) -> String {
@@ -281,7 +346,6 @@ fn register_font() {
     });
 }
 
-/// Writes `<stem>.svg` and `<stem>.png`.
 /// `stem` + `suffix`. Not `with_extension`: a stem made from a label such as `U(1,1.3)` has
 /// dots of its own, and replacing from the last one would make two labels one file.
 fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
@@ -290,31 +354,55 @@ fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Pixel size of the whole figure: the plots, widened by the legend column and heightened
+/// where the legend is taller than they are.
+fn figure_size(figure: &impl Figure, entries: &[Entry]) -> (u32, u32) {
+    let (w, h) = figure.plot_size();
+    (w + legend::width(entries), h.max(legend::height(entries)))
+}
+
+fn draw_figure<DB: DrawingBackend>(
+    figure: &impl Figure,
+    entries: &[Entry],
+    root: &DrawingArea<DB, Shift>,
+) -> DrawResult {
+    root.fill(&WHITE).map_err(fail)?;
+    let (plots, key) = root.split_horizontally(figure.plot_size().0);
+    figure.draw_plots(&plots)?;
+    legend::draw(&key, entries)?;
+    root.present().map_err(fail)
+}
+
+/// Writes `<stem>.svg` and `<stem>.png`.
 pub fn save(figure: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>, RenderError> {
     register_font();
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |message: String| RenderError::Figure { path, message }
     };
+    let entries = figure.legend();
+    let size = figure_size(figure, &entries);
     let svg_path = with_suffix(stem, ".svg");
     let png_path = with_suffix(stem, ".png");
     let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        figure.draw(&root).map_err(err(&svg_path))?;
-        root.present().map_err(fail).map_err(err(&svg_path))?;
-    }
+    draw_figure(
+        figure,
+        &entries,
+        &SVGBackend::with_string(&mut svg, size).into_drawing_area(),
+    )
+    .map_err(err(&svg_path))?;
     std::fs::write(&svg_path, svg).map_err(|source| RenderError::Io {
         path: svg_path.clone(),
         source,
     })?;
-    let mut pixels = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
-        figure.draw(&root).map_err(err(&png_path))?;
-        root.present().map_err(fail).map_err(err(&png_path))?;
-    }
-    image::save_buffer(&png_path, &pixels, SIZE.0, SIZE.1, image::ExtendedColorType::Rgb8)
+    let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
+    draw_figure(
+        figure,
+        &entries,
+        &BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(),
+    )
+    .map_err(err(&png_path))?;
+    image::save_buffer(&png_path, &pixels, size.0, size.1, image::ExtendedColorType::Rgb8)
         .map_err(fail)
         .map_err(err(&png_path))?;
     Ok(vec![png_path, svg_path])
@@ -322,6 +410,35 @@ pub fn save(figure: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>, RenderErr
 
 fn font(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().into()
+}
+
+/// A tick label as plotters writes it, except that a tick a rounding error below zero reads
+/// `0.0` rather than `-0.0`.
+pub fn tick(value: &f64) -> String {
+    let label = <RangedCoordf64 as ValueFormatter<f64>>::format(value);
+    match label.strip_prefix('-') {
+        Some(zero) if zero.chars().all(|c| c == '0' || c == '.') => zero.to_string(),
+        _ => label,
+    }
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The grid, axis descriptions, fonts and tick labels every chart shares; callers add their
+/// own settings and draw it.
+fn mesh<'a, 'b, DB: DrawingBackend>(
+    chart: &'b mut Chart<'a, DB>,
+    x_desc: &str,
+    y_desc: &str,
+) -> MeshStyle<'a, 'b, RangedCoordf64, RangedCoordf64, DB> {
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .label_style(font(12))
+        .axis_desc_style(font(14));
+    mesh
 }
 
 /// Padded range of values, never empty.
@@ -338,12 +455,13 @@ fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
-/// Lines with markers over layer index, one per series, with a legend.
+/// Lines with markers over layer index, one per series; their labels are in the figure's
+/// legend.
 fn layer_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     y_desc: &str,
-    series: &[(String, Vec<(f64, f64)>)],
+    series: &[(SeriesStyle, Vec<(f64, f64)>)],
 ) -> DrawResult {
     let n = series
         .iter()
@@ -363,34 +481,22 @@ fn layer_panel<DB: DrawingBackend>(
         true => format!("{x:.0}"),
         false => String::new(),
     };
-    chart
-        .configure_mesh()
+    mesh(&mut chart, "layer", y_desc)
         .x_labels(n as usize + 1)
         .x_label_formatter(&whole)
-        .x_desc("layer")
-        .y_desc(y_desc)
-        .label_style(font(12))
-        .axis_desc_style(font(14))
         .draw()
         .map_err(fail)?;
-    for (i, (label, points)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+    for (style, points) in series {
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
-            .map_err(fail)?
-            .label(label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-        chart
-            .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                style.colour.stroke_width(2),
+            ))
             .map_err(fail)?;
+        for p in points {
+            style.marker.draw(chart.plotting_area(), *p, style.colour)?;
+        }
     }
-    chart
-        .configure_series_labels()
-        .label_font(font(12))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(fail)?;
     Ok(())
 }
 

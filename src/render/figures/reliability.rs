@@ -3,7 +3,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{fail, font, DrawResult, Figure};
+use super::legend::{BAR_ALPHA, PALETTE};
+use super::{fail, font, mesh, DrawResult, Entry, Figure, Swatch, PANEL_WIDTH, PLOT_HEIGHT};
 use crate::result::Bin;
 
 /// Figure 8: accuracy against confidence per bin, with the diagonal of perfect calibration.
@@ -13,57 +14,59 @@ pub struct Reliability<'a> {
     pub ece: Option<f64>,
 }
 
+const BARS: RGBColor = PALETTE[0];
+const DIAGONAL: RGBColor = PALETTE[3];
+
 impl Figure for Reliability<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
-        root.fill(&WHITE).map_err(fail)?;
+    fn plot_size(&self) -> (u32, u32) {
+        (PANEL_WIDTH, PLOT_HEIGHT)
+    }
+
+    fn legend(&self) -> Vec<Entry> {
+        vec![
+            Entry {
+                label: "accuracy".into(),
+                colour: BARS,
+                swatch: Swatch::Bar,
+            },
+            Entry {
+                label: "perfect calibration".into(),
+                colour: DIAGONAL,
+                swatch: Swatch::Line,
+            },
+        ]
+    }
+
+    fn draw_plots<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult {
         let title = match self.ece {
             Some(ece) => format!("{} (ECE {ece:.3})", self.title),
             None => self.title.clone(),
         };
-        let area = root.margin(0, 0, 240, 240);
-        let mut chart = ChartBuilder::on(&area)
+        let mut chart = ChartBuilder::on(area)
             .caption(title, font(18))
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..1.0, 0.0..1.0)
             .map_err(fail)?;
-        chart
-            .configure_mesh()
-            .x_desc("confidence")
-            .y_desc("accuracy")
-            .label_style(font(12))
-            .axis_desc_style(font(14))
-            .draw()
-            .map_err(fail)?;
+        mesh(&mut chart, "confidence", "accuracy").draw().map_err(fail)?;
         let filled = self.bins.iter().filter(|b| b.count > 0);
+        let bar = |b: &Bin| [(b.lower, 0.0), (b.upper, b.accuracy)];
         chart
             .draw_series(
                 filled
                     .clone()
-                    .map(|b| Rectangle::new([(b.lower, 0.0), (b.upper, b.accuracy)], BLUE.mix(0.6).filled())),
-            )
-            .map_err(fail)?
-            .label("accuracy")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], BLUE.mix(0.6).filled()));
-        chart
-            .draw_series(
-                filled
-                    .map(|b| Rectangle::new([(b.lower, 0.0), (b.upper, b.accuracy)], BLACK.stroke_width(1))),
+                    .map(|b| Rectangle::new(bar(b), BARS.mix(BAR_ALPHA).filled())),
             )
             .map_err(fail)?;
         chart
-            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], RED.stroke_width(2)))
-            .map_err(fail)?
-            .label("perfect calibration")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
+            .draw_series(filled.map(|b| Rectangle::new(bar(b), BLACK.stroke_width(1))))
+            .map_err(fail)?;
         chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(font(12))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
+            .draw_series(LineSeries::new(
+                [(0.0, 0.0), (1.0, 1.0)],
+                DIAGONAL.stroke_width(2),
+            ))
             .map_err(fail)?;
         Ok(())
     }
