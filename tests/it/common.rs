@@ -209,3 +209,16 @@ pub fn assert_legend_clear_of_plots(svg: &Path, labels: &[String]) {
         );
     }
 }
+
+/// A command's exit status (-1 when a signal ended it).
+pub fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

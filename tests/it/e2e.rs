@@ -1,11 +1,11 @@
 //! End-to-end tests through the binary, with the fake trainer (`fake:` in the run config).
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::Sandbox;
+use crate::common::{code, stderr, Sandbox};
 
 /// What the end-to-end tests ask of a sandbox beyond running the binary.
 trait E2e {
@@ -50,14 +50,6 @@ impl E2e for Sandbox {
             .map(|s| s.lines().count())
             .unwrap_or(0)
     }
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// 2 activations × 2 seeds × (pretrain → crt) = 8 runs.

@@ -2,24 +2,10 @@
 //! epoch events for scripts, who holds a run and how long a sweep waits for it, one line per
 //! distinct failure, and one `train` per output folder.
 
-use std::process::Output;
-
-use crate::common::Sandbox;
+use crate::common::{code, stderr, stdout, Sandbox};
 use repro::config::{load_manifest, Overrides};
 use repro::plan::expand;
 use repro::store::{Claim, Provenance, Store};
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 const TWO_EPOCHS: &str = "id: t\ntitle: t\nbase: { model: { arch: resnet8 }, fake: { epochs: 2 } }\n\
                           axes:\n  act: { key: model.activation, values: [relu, aglu] }\n";

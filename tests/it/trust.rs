@@ -3,19 +3,7 @@
 
 use std::process::Output;
 
-use crate::common::Sandbox;
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::common::{code, stderr, stdout, Sandbox};
 
 const FAKE: &str = "title: t\nbase: { model: { arch: resnet8 }, fake: { epochs: 1 } }\n\
                     axes:\n  act: { key: model.activation, values: [relu, aglu] }\n\
