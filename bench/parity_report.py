@@ -66,13 +66,26 @@ def recipe_table(name, folder):
         t = stats.ttest_ind(top1["repro"], top1["reference"], equal_var=False)
         delta = statistics.mean(top1["repro"]) - statistics.mean(top1["reference"])
         verdict = "within noise" if t.pvalue >= 0.05 and abs(delta) <= 1.5 else "NOT at parity"
+        low, high = t.confidence_interval(0.95)
         lines.append(f"Welch t-test on top-1: t = {t.statistic:.3f}, p = {t.pvalue:.3f}; "
-                     f"|Δ| = {abs(delta):.2f} pp → {verdict} (goal: p ≥ 0.05 and |Δ| ≤ 1.5 pp).")
+                     f"|Δ| = {abs(delta):.2f} pp, 95% interval of Δ [{low:+.2f}, {high:+.2f}] pp "
+                     f"→ {verdict} (goal: p ≥ 0.05 and |Δ| ≤ 1.5 pp).")
     else:
         lines.append("Welch t-test on top-1: not computable (needs at least 2 seeds per implementation); "
                      "one seed says nothing about parity.")
     lines.append("")
     return lines
+
+
+def machine():
+    """CPU model and core count, since wall times only compare within one machine."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores"
 
 
 def main():
@@ -81,7 +94,7 @@ def main():
              "Written by `bench/reference-parity.sh`; see README \"Parity with the reference\". "
              "Top-1 and group accuracies in %, last epoch; wall time per epoch = the whole "
              "command's wall time (data preparation, training, per-epoch and final evaluation) / "
-             "epochs.", ""]
+             "epochs.", "", f"Machine: {machine()}.", ""]
     for folder in sorted(d for d in glob.glob(os.path.join(results, "*")) if os.path.isdir(d)):
         lines += recipe_table(os.path.basename(folder), folder)
     text = "\n".join(lines)
