@@ -141,8 +141,10 @@ impl Store {
         let opened = match access {
             Access::ReadOnly => Self::connect(options.clone().read_only(true), access).or_else(|e| {
                 // Reading a WAL database needs its shared-memory file; where that cannot be
-                // created (a read-only folder) SQLite can still read the file as immutable.
-                if sqlite_code(&e) == Some(SQLITE_CANTOPEN) {
+                // created (a read-only folder) SQLite can still read the file as immutable —
+                // safe only when no write-ahead log holds transactions the file lacks.
+                let cannot_share = matches!(sqlite_code(&e), Some(SQLITE_CANTOPEN | SQLITE_READONLY));
+                if cannot_share && !has_pending_log(&path) {
                     Self::connect(options.read_only(true).immutable(true), access)
                 } else {
                     Err(e)
@@ -245,6 +247,15 @@ impl Store {
     }
 }
 
+/// Closing the connections before the process ends lets the last one checkpoint and delete the
+/// write-ahead log; left behind, it would make a later read-only open (a read-only folder)
+/// fail, since reading a WAL that needs recovery needs write access.
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.rt.block_on(self.pool.close());
+    }
+}
+
 /// Errors a process can get from racing another one through `init`: SQLITE_BUSY or
 /// SQLITE_LOCKED, and, from the migrator, the other process's row in `_sqlx_migrations`
 /// (SQLITE_CONSTRAINT); the losing migration rolls back whole.
@@ -257,7 +268,15 @@ fn lost_init_race(err: &StoreError) -> bool {
 }
 
 const SQLITE_ERROR: i32 = 1;
+const SQLITE_READONLY: i32 = 8;
 const SQLITE_CANTOPEN: i32 = 14;
+
+/// Whether `path`'s write-ahead log exists and is not empty.
+fn has_pending_log(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
+}
 
 /// The primary SQLite result code behind a store error, if SQLite gave one.
 fn sqlite_code(err: &StoreError) -> Option<i32> {
