@@ -36,6 +36,9 @@ pub struct RunArgs {
     /// Print events (started, epoch, finished) and the summary as JSON lines
     #[arg(long)]
     pub json: bool,
+    /// Also build the results site when the runs end (into DIR, default results/site)
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = super::report::SITE_DIR)]
+    pub report: Option<PathBuf>,
 }
 
 /// Returned after Ctrl-C, once running runs are marked interrupted (exit status 130).
@@ -90,6 +93,16 @@ pub fn cmd_run(
         Ok(_) => {}
         Err(e) if outcome.is_ok() => return Err(e.into()),
         Err(e) => eprintln!("cannot render the table: {e}"),
+    }
+    if let Some(dir) = &args.report {
+        let templates = repro::render::Templates::new(None)?;
+        let experiments = args.manifest.opts.experiments.clone();
+        match super::report::write_site(&store, &templates, &[], &[], &experiments, dir) {
+            Ok(site) if !args.json => println!("site: {}", site.index.display()),
+            Ok(_) => {}
+            Err(e) if outcome.is_ok() => return Err(e),
+            Err(e) => eprintln!("cannot build the site: {e}"),
+        }
     }
     outcome
 }

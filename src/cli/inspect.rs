@@ -13,7 +13,7 @@ use repro::config::manifest::PAPER_PROFILE;
 use repro::config::{ConfigError, Overrides};
 use repro::exec::provenance::staleness;
 use repro::exec::{plan_report, ExecOptions, PlanReport};
-use repro::plan::{expand, run_layers, NodeState};
+use repro::plan::{expand, point_of, run_layers, NodeState};
 use repro::store::{Holder, Store};
 
 #[derive(Debug, Args)]
@@ -76,18 +76,6 @@ pub fn cmd_config(args: ConfigArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Axis value indices back from labels (labels are unique per axis, checked at load).
-fn point_of(m: &LoadedManifest, labels: &BTreeMap<String, String>) -> Vec<(String, usize)> {
-    labels
-        .iter()
-        .map(|(axis, label)| {
-            let ax = &m.manifest.axes[axis];
-            let i = (0..ax.values.len()).find(|&i| ax.label(i) == *label).unwrap_or(0);
-            (axis.clone(), i)
-        })
-        .collect()
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod execute;
 mod inspect;
 mod progress;
 mod render;
+mod report;
 mod rm;
 mod signals;
 mod train;
@@ -19,6 +20,7 @@ use inspect::{
     StatusArgs,
 };
 use render::{cmd_render, RenderArgs};
+use report::{cmd_report, ReportArgs};
 use rm::{cmd_rm, RmArgs};
 use train::{cmd_train, FolderBusy, TrainArgs};
 use verify::{cmd_verify, Mismatch, Unusable, VerifyArgs};
@@ -57,6 +59,11 @@ pub enum Command {
     Rm(RmArgs),
     /// Write paper tables (Markdown, LaTeX, CSV, JSON) and figures from the results store
     Render(RenderArgs),
+    /// Build the results site: every table, figure and run as static HTML pages
+    ///
+    /// The site needs no server and no network: open its index.html from disk, or publish the
+    /// folder as it is.
+    Report(ReportArgs),
     /// Train one run from a run-config file and print its result
     Train(TrainArgs),
     /// Check our models against reference PyTorch fixtures (model, weights, input, logits).
@@ -81,6 +88,7 @@ pub fn dispatch(cli: Cli, real: &dyn repro::exec::Trainer) -> anyhow::Result<()>
         Command::List(a) => cmd_list(a),
         Command::Rm(a) => cmd_rm(a),
         Command::Render(a) => cmd_render(a),
+        Command::Report(a) => cmd_report(a),
         Command::Train(a) => cmd_train(a),
         Command::Verify(a) => cmd_verify(a),
     }

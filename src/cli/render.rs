@@ -55,7 +55,8 @@ pub struct RenderArgs {
 pub fn cmd_render(args: RenderArgs) -> anyhow::Result<()> {
     let templates = Templates::new(args.templates.as_deref())?;
     let store = args.db.open_read_only()?;
-    let targets = targets(&args, &store)?;
+    let profiles: Vec<String> = args.profile.iter().cloned().collect();
+    let targets = targets(&args.names, &profiles, &args.experiments, &store)?;
     if targets.is_empty() {
         println!("nothing to render: no manifest with a table has results in the store");
         return Ok(());
@@ -92,8 +93,15 @@ fn paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// (manifest, profile) pairs to render.
-fn targets(args: &RenderArgs, store: &Store) -> anyhow::Result<Vec<(LoadedManifest, String)>> {
+/// (manifest, profile) pairs to render: the named manifests (every one with a table and results
+/// in the store, and every unsupported one, when none is named), under `profiles` (each profile
+/// the store has runs for when empty).
+pub fn targets(
+    names: &[String],
+    profiles: &[String],
+    experiments: &Path,
+    store: &Store,
+) -> anyhow::Result<Vec<(LoadedManifest, String)>> {
     let summaries = store.manifest_summaries()?;
     let stored_profiles = |id: &str| -> Vec<String> {
         summaries
@@ -103,18 +111,14 @@ fn targets(args: &RenderArgs, store: &Store) -> anyhow::Result<Vec<(LoadedManife
             .collect()
     };
     let mut out = Vec::new();
-    if !args.names.is_empty() {
-        for name in &args.names {
-            let m = find_manifest(&args.experiments, name, ManifestKind::Any)?;
+    if !names.is_empty() {
+        for name in names {
+            let m = find_manifest(experiments, name, ManifestKind::Any)?;
             if m.manifest.table.is_none() {
                 return Err(RenderError::NoTable(m.manifest.id.clone()).into());
             }
-            let profiles = match &args.profile {
-                Some(p) => {
-                    check_profile(&m, p)?;
-                    vec![p.clone()]
-                }
-                None => {
+            let chosen = match profiles {
+                [] => {
                     let stored = stored_profiles(&m.manifest.id);
                     if stored.is_empty() {
                         vec![PAPER_PROFILE.to_string()]
@@ -122,13 +126,19 @@ fn targets(args: &RenderArgs, store: &Store) -> anyhow::Result<Vec<(LoadedManife
                         stored
                     }
                 }
+                wanted => {
+                    for p in wanted {
+                        check_profile(&m, p)?;
+                    }
+                    wanted.to_vec()
+                }
             };
-            out.extend(profiles.into_iter().map(|p| (m.clone(), p)));
+            out.extend(chosen.into_iter().map(|p| (m.clone(), p)));
         }
         return Ok(out);
     }
     let mut seen = BTreeSet::new();
-    for (file, loaded) in load_all(&args.experiments, ManifestKind::Any) {
+    for (file, loaded) in load_all(experiments, ManifestKind::Any) {
         // An unusable manifest is reported by `repro list`; render goes on with the others.
         let m = match loaded {
             Ok(m) => m,
@@ -140,12 +150,12 @@ fn targets(args: &RenderArgs, store: &Store) -> anyhow::Result<Vec<(LoadedManife
         if m.manifest.table.is_none() || !seen.insert(m.manifest.id.clone()) {
             continue;
         }
-        let mut profiles = stored_profiles(&m.manifest.id);
-        if profiles.is_empty() && m.manifest.unsupported.is_some() {
-            profiles.push(PAPER_PROFILE.to_string());
+        let mut stored = stored_profiles(&m.manifest.id);
+        if stored.is_empty() && m.manifest.unsupported.is_some() {
+            stored.push(PAPER_PROFILE.to_string());
         }
-        for p in profiles {
-            if args.profile.as_ref().is_none_or(|want| *want == p) {
+        for p in stored {
+            if profiles.is_empty() || profiles.contains(&p) {
                 out.push((m.clone(), p));
             }
         }

@@ -9,6 +9,8 @@
 use figment::providers::{Env, Serialized};
 use figment::value::{Dict, Map as FigMap};
 use figment::{Figment, Metadata, Profile as FigProfile, Provider};
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -181,6 +183,39 @@ fn figment(layers: &[Layer]) -> Figment {
 /// 10,000-run sweeps.
 pub fn merge_with_figment(layers: &[Layer]) -> Result<Value, Box<figment::Error>> {
     figment(layers).extract().map_err(Box::new)
+}
+
+/// For every leaf key of the merged layers (`train.lr`; a list is one leaf), the layer that set
+/// it: the last one naming it. The same answer as `explain` (tested over every manifest)
+/// without building a figment per key, so a page can attribute a whole config.
+pub fn key_sources(layers: &[Layer]) -> BTreeMap<String, String> {
+    fn walk(value: &Value, path: &str, layer: &str, out: &mut BTreeMap<String, String>) {
+        match value {
+            Value::Object(map) => {
+                // An object replaces a leaf at its place (deep_merge's rule).
+                out.remove(path);
+                for (k, v) in map {
+                    let key = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(v, &key, layer, out);
+                }
+            }
+            _ => {
+                // A leaf replaces whatever lay below it.
+                let below = format!("{path}.");
+                out.retain(|k, _| !k.starts_with(&below));
+                out.insert(path.to_string(), layer.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for layer in layers {
+        walk(&layer.value, "", &layer.name, &mut out);
+    }
+    out
 }
 
 /// Which layer set `key` (the last one that names it), per figment's provenance tracking.

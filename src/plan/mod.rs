@@ -159,6 +159,19 @@ pub fn grid(m: &LoadedManifest) -> Vec<Point> {
         })
 }
 
+/// A run's point of the axis grid back from its labels (labels are unique per axis, checked at
+/// load); a label the manifest no longer has reads as the axis's first value.
+pub fn point_of(m: &LoadedManifest, labels: &BTreeMap<String, String>) -> Point {
+    labels
+        .iter()
+        .filter_map(|(axis, label)| {
+            let ax = m.manifest.axes.get(axis)?;
+            let i = (0..ax.values.len()).find(|&i| ax.label(i) == *label).unwrap_or(0);
+            Some((axis.clone(), i))
+        })
+        .collect()
+}
+
 pub fn seeds_for(m: &LoadedManifest, profile: &str) -> Vec<u64> {
     m.manifest
         .profiles

@@ -1,9 +1,10 @@
 //! Render: stored runs → table model → statistics → templates → results/tables/*.md | *.tex
-//! (+ CSV, JSON), and the paper's figures from the runs' result files.
+//! (+ CSV, JSON), the paper's figures from the runs' result files, and the results site.
 
 pub mod escape;
 pub mod export;
 pub mod figures;
+pub mod site;
 pub mod stats;
 pub mod table;
 pub mod templates;

@@ -138,6 +138,15 @@ pub struct Cell {
     /// Best of its column, or tied with the best within noise.
     pub best: bool,
     pub text: CellText,
+    /// The runs behind the cell: the seeds the store has a run for, in seed order.
+    pub runs: Vec<CellRun>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CellRun {
+    pub run_id: String,
+    pub seed: u64,
+    pub status: RunStatus,
 }
 
 /// The cell's numbers as printed, at the column's precision.
@@ -306,11 +315,17 @@ fn cell(members: Vec<&MemberRun>, seeds: &[u64], col: &ColumnHead, paper: Option
         ..SeedCounts::default()
     };
     let mut values = Vec::new();
+    let mut runs = Vec::new();
     for seed in seeds {
         let Some(run) = members.iter().find(|r| r.seed == *seed) else {
             counts.not_run += 1;
             continue;
         };
+        runs.push(CellRun {
+            run_id: run.run_id.clone(),
+            seed: run.seed,
+            status: run.status,
+        });
         match run.status {
             RunStatus::Done => {
                 match run
@@ -364,6 +379,7 @@ fn cell(members: Vec<&MemberRun>, seeds: &[u64], col: &ColumnHead, paper: Option
         verdict,
         best: false,
         text,
+        runs,
     }
 }
 
@@ -394,6 +410,7 @@ fn paper_only(paper: Option<f64>, col: &ColumnHead, expected: usize) -> Cell {
             n: String::new(),
             ..CellText::default()
         },
+        runs: Vec::new(),
     }
 }
 

@@ -12,8 +12,9 @@ use super::escape;
 use super::table::TableModel;
 use super::RenderError;
 
-/// Built-in templates by name. `.md` ones escape values for Markdown, `.tex` ones for LaTeX.
-pub const BUILTIN: [(&str, &str); 4] = [
+/// Built-in templates by name. `.md` ones escape values for Markdown, `.tex` ones for LaTeX,
+/// `.html` ones (the results site's) for HTML.
+pub const BUILTIN: [(&str, &str); 10] = [
     ("table.md.j2", include_str!("../../templates/table.md.j2")),
     ("table.tex.j2", include_str!("../../templates/table.tex.j2")),
     (
@@ -23,6 +24,30 @@ pub const BUILTIN: [(&str, &str); 4] = [
     (
         "table.compact.tex.j2",
         include_str!("../../templates/table.compact.tex.j2"),
+    ),
+    (
+        "site/base.html.j2",
+        include_str!("../../templates/site/base.html.j2"),
+    ),
+    (
+        "site/macros.html.j2",
+        include_str!("../../templates/site/macros.html.j2"),
+    ),
+    (
+        "site/index.html.j2",
+        include_str!("../../templates/site/index.html.j2"),
+    ),
+    (
+        "site/table.html.j2",
+        include_str!("../../templates/site/table.html.j2"),
+    ),
+    (
+        "site/run.html.j2",
+        include_str!("../../templates/site/run.html.j2"),
+    ),
+    (
+        "site/runs.html.j2",
+        include_str!("../../templates/site/runs.html.j2"),
     ),
 ];
 
@@ -93,12 +118,31 @@ impl Templates {
         })
     }
 
+    /// Which user templates replace built-in ones, and when each was last changed: two
+    /// renderings with the same identity (and the same program) draw the same pages.
+    pub fn identity(&self) -> String {
+        let Some(dir) = &self.user_dir else {
+            return String::new();
+        };
+        BUILTIN
+            .iter()
+            .filter_map(|(name, _)| {
+                let modified = std::fs::metadata(dir.join(name)).ok()?.modified().ok()?;
+                Some(format!("{name} {modified:?}"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Renders template `name` with the table as `table`.
     pub fn render(&self, name: &str, table: &TableModel) -> Result<String, RenderError> {
+        self.render_context(name, context! { table => Value::from(Serde(table)) })
+    }
+
+    /// Renders template `name` with any context (the site's pages).
+    pub fn render_context(&self, name: &str, ctx: Value) -> Result<String, RenderError> {
         let template = self.env.get_template(name).map_err(|e| self.error(name, e))?;
-        template
-            .render(context! { table => Value::from(Serde(table)) })
-            .map_err(|e| self.error(name, e))
+        template.render(ctx).map_err(|e| self.error(name, e))
     }
 
     /// Names the file the error is in (user folder or built-in) and its line.

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use query::{ManifestSummary, MemberRun, RunDetail};
+pub use query::{ManifestSummary, MemberRun, Membership, RunDetail, RunSummary};
 pub use record::{Claim, Holder, Provenance};
 
 /// Default database, relative to the working directory.

@@ -63,6 +63,31 @@ pub struct RunDetail {
     pub members: Vec<(String, String, String)>,
 }
 
+/// One line of the list of every run: what a runs table shows and filters by.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub stage: String,
+    pub seed: u64,
+    pub status: RunStatus,
+    pub attempt: u32,
+    /// When its last attempt started, UTC (`2026-12-02 06:19:52`).
+    pub started: Option<String>,
+    pub wall_s: Option<f64>,
+    pub error: Option<String>,
+    /// Final test top-1.
+    pub top1: Option<f64>,
+    pub members: Vec<Membership>,
+}
+
+/// A run's place in a manifest under a profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct Membership {
+    pub manifest: String,
+    pub profile: String,
+    pub labels: BTreeMap<String, String>,
+}
+
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -160,6 +185,48 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Every run, the latest started first, with its memberships and final test top-1: three queries
+    /// whatever the number of runs.
+    pub fn run_summaries(&self) -> Result<Vec<RunSummary>, StoreError> {
+        let all = |sql: &'static str| self.run(sqlx::query(sql).fetch_all(&self.pool));
+        let mut members: BTreeMap<String, Vec<Membership>> = BTreeMap::new();
+        for r in all("SELECT run_id, manifest, profile, labels FROM manifest_runs ORDER BY rowid")? {
+            members.entry(r.try_get("run_id")?).or_default().push(Membership {
+                manifest: r.try_get("manifest")?,
+                profile: r.try_get("profile")?,
+                labels: serde_json::from_str(r.try_get("labels")?).map_err(corrupt)?,
+            });
+        }
+        let mut top1: BTreeMap<String, f64> = BTreeMap::new();
+        for r in all("SELECT run_id, value FROM metrics
+             WHERE epoch IS NULL AND split = 'test' AND name = 'top1'")?
+        {
+            top1.insert(r.try_get("run_id")?, r.try_get("value")?);
+        }
+        all(
+            "SELECT id, stage, seed, status, attempt, datetime(started_at, 'unixepoch') AS started,
+                    wall_s, error
+             FROM runs ORDER BY started_at IS NULL, started_at DESC, id",
+        )?
+        .iter()
+        .map(|r| {
+            let id: String = r.try_get("id")?;
+            Ok(RunSummary {
+                stage: r.try_get("stage")?,
+                seed: r.try_get::<i64, _>("seed")? as u64,
+                status: status_of(r)?,
+                attempt: r.try_get::<i64, _>("attempt")? as u32,
+                started: r.try_get("started")?,
+                wall_s: r.try_get("wall_s")?,
+                error: r.try_get("error")?,
+                top1: top1.get(&id).copied(),
+                members: members.remove(&id).unwrap_or_default(),
+                id,
+            })
+        })
+        .collect()
     }
 
     /// Full ids starting with `prefix`.

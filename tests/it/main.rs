@@ -20,6 +20,7 @@ mod models;
 mod progress;
 mod render;
 mod render_cli;
+mod site;
 mod step_parity;
 mod store;
 mod train;

@@ -437,3 +437,33 @@ fn the_fast_merge_and_figment_agree_on_every_run() {
     }
     assert!(compared > 100, "compared {compared} runs");
 }
+
+/// A run's page attributes every key of its config at once (`key_sources`); `config --explain`
+/// asks figment one key at a time. They must name the same layer for every key.
+#[test]
+fn key_sources_name_the_layer_explain_names() {
+    use repro::config::layers::{explain, key_sources};
+    use repro::plan::{grid, run_layers, seeds_for};
+    let mut compared = 0;
+    for file in manifests() {
+        let m = load_manifest(&file).expect("manifest loads");
+        for profile in std::iter::once("paper").chain(m.manifest.profiles.keys().map(String::as_str)) {
+            let stage = m.manifest.stage_defs().keys().last().cloned().expect("a stage");
+            let Some(point) = grid(&m).into_iter().next() else {
+                continue;
+            };
+            let seed = seeds_for(&m, profile)[0];
+            let layers = run_layers(&m, profile, &stage, &point, seed, &Overrides::default());
+            for (key, layer) in key_sources(&layers) {
+                let said = explain(&layers, &key).expect("explain knows the key");
+                assert!(
+                    said.ends_with(&format!("(set by {layer})")),
+                    "{} [{profile}] {key}: {said} vs {layer}",
+                    m.manifest.id
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 1000, "compared {compared} keys");
+}

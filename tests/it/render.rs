@@ -3,7 +3,7 @@
 //! compiles where a TeX engine exists, and figures that are real images.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use repro::config::{load_manifest, LoadedManifest, Overrides};
 use repro::plan::expand;
@@ -13,7 +13,7 @@ use repro::result::RunStatus;
 use repro::result::{LearnedParam, RunResult};
 use repro::store::{Claim, Provenance, Store};
 
-use crate::common::{assert_legend_clear_of_plots, scratch, svg_texts, TempDir};
+use crate::common::{assert_legend_clear_of_plots, scratch, svg_texts, which, TempDir};
 
 const MANIFEST: &str = r#"
 id: golden_t
@@ -276,14 +276,6 @@ fn latex_compiles_where_tex_is_available() {
         "pdflatex failed:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(program))
-        .find(|p| p.is_file())
 }
 
 /// The reliability diagram and analyses a trained run records, which the figures draw.

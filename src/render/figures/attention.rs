@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{layer_panel, DrawResult, Entry, Figure, SeriesStyle, PANEL_WIDTH, PLOT_HEIGHT};
+use super::{whole_x_panel, DrawResult, Entry, Figure, SeriesStyle, PANEL_WIDTH, PLOT_HEIGHT};
 use crate::result::AttentionStats;
 
 /// Figures 2 and 5: attention entropy and variance per layer, frequent against rare batches.
@@ -53,16 +53,16 @@ impl Figure for AttentionFigure<'_> {
 
     fn draw_plots<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult {
         let panels = area.split_evenly((1, 2));
-        layer_panel(
+        whole_x_panel(
             &panels[0],
             &format!("{}: attention entropy", self.title),
-            "entropy",
+            ("layer", "entropy"),
             &self.series([|l| l.frequent_entropy, |l| l.rare_entropy]),
         )?;
-        layer_panel(
+        whole_x_panel(
             &panels[1],
             &format!("{}: attention variance", self.title),
-            "variance",
+            ("layer", "variance"),
             &self.series([|l| l.frequent_variance, |l| l.rare_variance]),
         )
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{layer_panel, DrawResult, Entry, Figure, LearnedCurves, SeriesStyle, PANEL_WIDTH, PLOT_HEIGHT};
+use super::{whole_x_panel, DrawResult, Entry, Figure, LearnedCurves, SeriesStyle, PANEL_WIDTH, PLOT_HEIGHT};
 
 /// Height of one module kind's row of panels when there are several.
 const ROW_HEIGHT: u32 = 340;
@@ -81,10 +81,10 @@ impl Figure for KappaLambda<'_> {
         let params: [(&str, Values); 2] = [("κ", |c| &c.kappa), ("λ", |c| &c.lambda)];
         for (row, kind) in kinds.iter().enumerate() {
             for (col, (symbol, values)) in params.iter().enumerate() {
-                layer_panel(
+                whole_x_panel(
                     &panels[2 * row + col],
                     &format!("learned {symbol} of {}", kind_title(kind)),
-                    symbol,
+                    ("layer", symbol),
                     &self.series(kind, *values),
                 )?;
             }

@@ -141,6 +141,9 @@ fn label_width(label: &str) -> i32 {
 
 /// Width of the legend column: the widest label decides.
 pub fn width(entries: &[Entry]) -> u32 {
+    if entries.is_empty() {
+        return 0;
+    }
     let widest = entries.iter().map(|e| label_width(&e.label)).max().unwrap_or(0);
     (PAD + SWATCH + PAD + widest + 2 * PAD) as u32
 }
@@ -152,6 +155,9 @@ pub fn height(entries: &[Entry]) -> u32 {
 
 /// Draws the entries, framed, at the top of `area` (the column `width` made room for).
 pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[Entry]) -> DrawResult {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let right = width(entries) as i32 - PAD;
     let bottom = TOP + entries.len() as i32 * ROW + PAD;
     area.draw(&Rectangle::new(

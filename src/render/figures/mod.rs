@@ -1,7 +1,8 @@
 //! The paper's figures from stored runs, as PNG and SVG (plotters): learned κ and λ per layer
 //! (Figure 6), reliability diagrams (Figure 8), attention entropy and variance for frequent and
 //! rare batches per layer (Figures 2, 5), and one class's logits with fitted Gumbel and
-//! Logistic densities and their KS distances (Figure 1).
+//! Logistic densities and their KS distances (Figure 1); and, not in the paper, each run's
+//! learning curves and a table's rows' curves on one plot.
 //!
 //! One representative run per table point (its lowest finished seed) is drawn. A figure is
 //! drawn wherever its data are; only data a run should have but lacks is reported.
@@ -17,12 +18,14 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 mod attention;
+mod curves;
 mod kappa_lambda;
 mod ks;
 mod legend;
 mod reliability;
 
 pub use attention::AttentionFigure;
+pub use curves::{CurveComparison, Curves, LearningCurves};
 pub use kappa_lambda::KappaLambda;
 pub use ks::KsFigure;
 pub use legend::{Entry, Marker, SeriesStyle, Swatch};
@@ -199,6 +202,7 @@ pub fn render_figures(
         source,
     })?;
     let mut learned = Vec::new();
+    let mut curves = Vec::new();
     let mut missing = Missing::default();
     let mut slugs = Slugs::default();
     for (label, run) in &reps {
@@ -215,6 +219,15 @@ pub fn render_figures(
         if !kinds.is_empty() {
             learned.push((label.clone(), kinds));
         }
+        let run_curves = Curves::of(&result);
+        if !run_curves.is_empty() {
+            curves.push((label.clone(), run_curves));
+        }
+    }
+    if !curves.is_empty() {
+        report
+            .written
+            .extend(save(&CurveComparison { runs: &curves }, &out_dir.join("curves"))?);
     }
     if !learned.is_empty() {
         report.written.extend(save(
@@ -243,6 +256,10 @@ impl RunFigures<'_> {
         let (label, result) = (self.label, self.result);
         let stem = |figure: &str| out_dir.join(format!("{figure}-{}", self.slug));
         let mut written = Vec::new();
+        let curves = Curves::of(result);
+        if !curves.is_empty() {
+            written.extend(save(&LearningCurves { curves: &curves }, &stem("curves"))?);
+        }
         if result.reliability.iter().any(|b| b.count > 0) {
             let figure = Reliability {
                 title: format!("Reliability: {label}"),
@@ -373,9 +390,22 @@ fn draw_figure<DB: DrawingBackend>(
     root.present().map_err(fail)
 }
 
+/// The figure as an SVG document; the error says what failed to draw.
+pub fn svg(figure: &impl Figure) -> Result<String, String> {
+    register_font();
+    let entries = figure.legend();
+    let size = figure_size(figure, &entries);
+    let mut svg = String::new();
+    draw_figure(
+        figure,
+        &entries,
+        &SVGBackend::with_string(&mut svg, size).into_drawing_area(),
+    )?;
+    Ok(svg)
+}
+
 /// Writes `<stem>.svg` and `<stem>.png`.
 pub fn save(figure: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>, RenderError> {
-    register_font();
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |message: String| RenderError::Figure { path, message }
@@ -384,13 +414,7 @@ pub fn save(figure: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>, RenderErr
     let size = figure_size(figure, &entries);
     let svg_path = with_suffix(stem, ".svg");
     let png_path = with_suffix(stem, ".png");
-    let mut svg = String::new();
-    draw_figure(
-        figure,
-        &entries,
-        &SVGBackend::with_string(&mut svg, size).into_drawing_area(),
-    )
-    .map_err(err(&svg_path))?;
+    let svg = svg(figure).map_err(err(&svg_path))?;
     std::fs::write(&svg_path, svg).map_err(|source| RenderError::Io {
         path: svg_path.clone(),
         source,
@@ -432,7 +456,10 @@ fn mesh<'a, 'b, DB: DrawingBackend>(
     y_desc: &str,
 ) -> MeshStyle<'a, 'b, RangedCoordf64, RangedCoordf64, DB> {
     let mut mesh = chart.configure_mesh();
-    mesh.x_desc(x_desc)
+    // Grid lines at the labelled ticks only: the fine lines between them made the SVGs five
+    // times larger (a run page carries two) and the plots no easier to read.
+    mesh.max_light_lines(0)
+        .x_desc(x_desc)
         .y_desc(y_desc)
         .x_label_formatter(&tick)
         .y_label_formatter(&tick)
@@ -451,38 +478,40 @@ fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     if !lo.is_finite() {
         return 0.0..1.0;
     }
-    let pad = ((hi - lo) * 0.08).max(1e-3);
+    // A flat series (one point, say) gets a range around its value, not a sliver of it
+    // labelled in millionths.
+    let pad = match hi - lo {
+        span if span > 1e-9 * hi.abs().max(1.0) => (span * 0.08).max(1e-3),
+        _ => (hi.abs() * 0.05).max(0.05),
+    };
     (lo - pad)..(hi + pad)
 }
 
-/// Lines with markers over layer index, one per series; their labels are in the figure's
-/// legend.
-fn layer_panel<DB: DrawingBackend>(
+/// Lines with markers over a whole-numbered x (layer, epoch), one per series; their labels are
+/// in the figure's legend.
+fn whole_x_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
     series: &[(SeriesStyle, Vec<(f64, f64)>)],
 ) -> DrawResult {
-    let n = series
-        .iter()
-        .flat_map(|(_, p)| p)
-        .map(|p| p.0)
-        .fold(1.0, f64::max);
-    let y = range(series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)));
+    let points = || series.iter().flat_map(|(_, p)| p.iter());
+    let n = points().map(|p| p.0).fold(1.0, f64::max);
+    let y = range(points().map(|p| p.1));
     let mut chart = ChartBuilder::on(area)
-        .caption(title, font(18))
+        .caption(title, font(17))
         .margin(10)
         .x_label_area_size(35)
-        .y_label_area_size(50)
+        .y_label_area_size(55)
         .build_cartesian_2d(0.5..n + 0.5, y)
         .map_err(fail)?;
-    // Layers are whole numbers: label those ticks only.
+    // Label whole numbers only, and no more than a dozen of them.
     let whole = |x: &f64| match x.fract() == 0.0 {
         true => format!("{x:.0}"),
         false => String::new(),
     };
-    mesh(&mut chart, "layer", y_desc)
-        .x_labels(n as usize + 1)
+    mesh(&mut chart, x_desc, y_desc)
+        .x_labels((n as usize + 1).min(12))
         .x_label_formatter(&whole)
         .draw()
         .map_err(fail)?;
@@ -493,8 +522,11 @@ fn layer_panel<DB: DrawingBackend>(
                 style.colour.stroke_width(2),
             ))
             .map_err(fail)?;
-        for p in points {
-            style.marker.draw(chart.plotting_area(), *p, style.colour)?;
+        // Markers on a line of many points are a smear; they mark points where a line has few.
+        if points.len() <= 60 {
+            for p in points {
+                style.marker.draw(chart.plotting_area(), *p, style.colour)?;
+            }
         }
     }
     Ok(())
