@@ -1,5 +1,6 @@
 //! `repro report`: the results site, and the same at the end of `repro run --report`.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -7,6 +8,7 @@ use clap::Args;
 use super::common::{print_json, DbArg};
 use super::render::targets;
 use repro::config::load::{load_all, ManifestKind};
+use repro::config::ConfigError;
 use repro::render::site::{build_site, SiteInput, SiteReport};
 use repro::render::Templates;
 use repro::store::Store;
@@ -75,6 +77,19 @@ pub fn write_site(
     experiments: &Path,
     out: &Path,
 ) -> anyhow::Result<SiteReport> {
+    let stored: BTreeSet<String> = store
+        .manifest_summaries()?
+        .into_iter()
+        .map(|s| s.profile)
+        .collect();
+    if let Some(missing) = profiles.iter().find(|p| !stored.contains(*p)) {
+        let there = stored.iter().cloned().collect::<Vec<_>>().join(", ");
+        return Err(ConfigError::Usage(format!(
+            "--profile {missing}: the store has no runs under it (it has: {})",
+            if there.is_empty() { "none" } else { &there }
+        ))
+        .into());
+    }
     let tables = targets(names, profiles, experiments, store)?;
     // Manifests that do not load are reported by `repro list`; their runs' pages then say that
     // the layers behind their config are unknown.

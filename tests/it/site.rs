@@ -267,8 +267,8 @@ fn a_rebuilt_site_drops_the_pages_of_removed_runs_and_keeps_other_files() {
          axes:\n  act: { key: model.activation, values: [relu, aglu] }\n\
          table: { rows: act, columns: [{ metric: top1 }] }\n",
     );
-    assert_eq!(code(&sb.run(&["run", "t"])), 0);
-    assert_eq!(code(&sb.run(&["report", "--out", "site"])), 0);
+    // `run --report DIR` builds the site when the runs end.
+    assert_eq!(code(&sb.run(&["run", "t", "--report", "site"])), 0);
     let run_pages = || html_files(&sb.path("site/runs"));
     assert_eq!(run_pages().len(), 2);
     std::fs::write(sb.path("site/notes.txt"), "mine").expect("write a file of the user's");
@@ -287,4 +287,17 @@ fn a_rebuilt_site_drops_the_pages_of_removed_runs_and_keeps_other_files() {
         sb.path("site/notes.txt").is_file(),
         "a file the site did not write stays"
     );
+}
+
+#[test]
+fn a_profile_without_runs_is_refused_naming_the_ones_there() {
+    let (sb, _) = site();
+    let out = sb.run(&["report", "--profile", "smok", "--out", "other"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--profile smok: the store has no runs under it (it has: paper, smoke)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!sb.path("other").exists(), "nothing written");
 }

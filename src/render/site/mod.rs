@@ -95,9 +95,12 @@ fn run_href(id: &str) -> String {
 /// Builds the site into `out` (created if needed; the pages of an earlier build are replaced,
 /// and those it no longer has are removed).
 pub fn build_site(input: &SiteInput, templates: &Templates, out: &Path) -> Result<SiteReport, RenderError> {
-    for dir in ["", "tables", "runs", "assets"] {
+    for dir in ["tables", "runs", "assets"] {
         let dir = out.join(dir);
-        std::fs::create_dir_all(&dir).map_err(|source| RenderError::Io { path: dir, source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| RenderError::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
     }
     write(&out.join("assets/style.css"), STYLE)?;
     write(&out.join("assets/site.js"), SCRIPT)?;
