@@ -257,43 +257,62 @@ impl Store {
 
     pub fn run_detail(&self, prefix: &str) -> Result<RunDetail, StoreError> {
         let id = self.resolve_prefix(prefix)?;
-        let r = self.run(
-            sqlx::query(
-                "SELECT *, datetime(started_at, 'unixepoch') AS started,
+        let mut details = self.run_details(&[&id])?;
+        details.pop().ok_or(StoreError::NotFound(id))
+    }
+
+    /// Everything stored about each of `ids`, in their order, in one query per table however
+    /// many runs are asked for (a site of 10,000 runs reads them a chunk at a time).
+    pub fn run_details(&self, ids: &[&str]) -> Result<Vec<RunDetail>, StoreError> {
+        let bound = ids_json(ids)?;
+        let mut rows = by_run(self.fetch(
+            &format!(
+                "SELECT *, id AS run_id, datetime(started_at, 'unixepoch') AS started,
                         datetime(finished_at, 'unixepoch') AS finished
-                 FROM runs WHERE id = ?1",
-            )
-            .bind(&id)
-            .fetch_one(&self.pool),
+                 FROM runs WHERE id {IN_IDS}"
+            ),
+            &bound,
+        )?)?;
+        let mut parents = self.grouped(
+            &format!("SELECT run_id, parent_id FROM run_parents WHERE run_id {IN_IDS} ORDER BY parent_id"),
+            &bound,
+            |r| Ok(r.try_get("parent_id")?),
         )?;
-        let mut provenance = BTreeMap::new();
-        for key in [
-            "host", "device", "git_rev", "command", "started", "finished", "error",
-        ] {
-            let v: Option<String> = r.try_get(key)?;
-            provenance.insert(key.to_string(), v.map_or(serde_json::Value::Null, Into::into));
-        }
-        let dirty: Option<bool> = r.try_get("dirty")?;
-        provenance.insert("dirty".into(), dirty.into());
-        let wall: Option<f64> = r.try_get("wall_s")?;
-        provenance.insert("wall_s".into(), wall.into());
-        let versions: Option<String> = r.try_get("versions")?;
-        let versions = versions
-            .and_then(|v| serde_json::from_str(&v).ok())
-            .unwrap_or(serde_json::Value::Null);
-        provenance.insert("versions".into(), versions);
-        Ok(RunDetail {
-            stage: r.try_get("stage")?,
-            status: status_of(&r)?,
-            attempt: r.try_get::<i64, _>("attempt")? as u32,
-            seed: r.try_get::<i64, _>("seed")? as u64,
-            config: serde_json::from_str(r.try_get("config_json")?).map_err(corrupt)?,
-            parents: self.strings("SELECT parent_id FROM run_parents WHERE run_id = ?1", &id)?,
-            provenance,
-            result: self.result(&id)?,
-            members: self.members(&id)?,
-            id,
-        })
+        let mut members = self.grouped(
+            &format!(
+                "SELECT run_id, manifest, profile, labels FROM manifest_runs
+                 WHERE run_id {IN_IDS} ORDER BY manifest"
+            ),
+            &bound,
+            |r| {
+                Ok((
+                    r.try_get("manifest")?,
+                    r.try_get("profile")?,
+                    r.try_get("labels")?,
+                ))
+            },
+        )?;
+        let mut results = self.results_by_id(&bound)?;
+        ids.iter()
+            .map(|&id| {
+                let r = rows
+                    .remove(id)
+                    .and_then(|mut v| v.pop())
+                    .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+                Ok(RunDetail {
+                    stage: r.try_get("stage")?,
+                    status: status_of(&r)?,
+                    attempt: r.try_get::<i64, _>("attempt")? as u32,
+                    seed: r.try_get::<i64, _>("seed")? as u64,
+                    config: serde_json::from_str(r.try_get("config_json")?).map_err(corrupt)?,
+                    parents: parents.remove(id).unwrap_or_default(),
+                    provenance: provenance(&r)?,
+                    result: results.remove(id).unwrap_or_default(),
+                    members: members.remove(id).unwrap_or_default(),
+                    id: id.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// The config run `id` was registered with.
@@ -305,137 +324,197 @@ impl Store {
 
     /// Everything run `id` has recorded, in the schema its trainer produced.
     pub fn result(&self, id: &str) -> Result<RunResult, StoreError> {
-        let status_row = self.fetch("SELECT status, error FROM runs WHERE id = ?1", id)?;
-        let Some(row) = status_row.first() else {
-            return Err(StoreError::NotFound(id.to_string()));
-        };
-        let diverged = match status_of(row)? {
-            RunStatus::Diverged => Some(row.try_get::<Option<String>, _>("error")?.unwrap_or_default()),
-            _ => None,
-        };
-        let (metrics, epochs) = self.metrics_of(id)?;
-        let mut result = RunResult {
-            diverged,
-            metrics,
-            epochs,
-            classes: self.class_results(id)?,
-            learned: self.learned_params(id)?,
-            artifacts: self.artifacts(id)?,
-            ..RunResult::default()
-        };
-        if let Some(r) = self
-            .fetch(
-                "SELECT reported_epoch, reliability, analyses FROM run_details WHERE run_id = ?1",
-                id,
-            )?
-            .first()
-        {
-            result.reported_epoch = r.try_get::<Option<i64>, _>(0)?.map(|e| e as usize);
-            result.reliability = serde_json::from_str::<Vec<Bin>>(r.try_get(1)?).map_err(corrupt)?;
-            result.analyses = serde_json::from_str::<Analyses>(r.try_get(2)?).map_err(corrupt)?;
-        }
-        Ok(result)
+        self.results_by_id(&ids_json(&[id])?)?
+            .remove(id)
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 
-    fn fetch(&self, sql: &str, id: &str) -> Result<Vec<SqliteRow>, StoreError> {
-        Ok(self.run(sqlx::query(sql).bind(id).fetch_all(&self.pool))?)
-    }
-
-    fn strings(&self, sql: &str, id: &str) -> Result<Vec<String>, StoreError> {
-        self.fetch(sql, id)?.iter().map(|r| Ok(r.try_get(0)?)).collect()
-    }
-
-    /// Final metrics, and the per-epoch training metrics in epoch order.
-    fn metrics_of(&self, id: &str) -> Result<(Metrics, Vec<EpochMetrics>), StoreError> {
-        let mut finals = Metrics::new();
-        let mut epochs: BTreeMap<i64, BTreeMap<String, f64>> = BTreeMap::new();
+    /// The results of the runs in `bound` (a JSON array of ids), by id; runs not in the store
+    /// are left out.
+    fn results_by_id(&self, bound: &str) -> Result<BTreeMap<String, RunResult>, StoreError> {
+        let mut out = BTreeMap::new();
         for r in self.fetch(
-            "SELECT split, epoch, name, value FROM metrics WHERE run_id = ?1",
-            id,
+            &format!("SELECT id, status, error FROM runs WHERE id {IN_IDS}"),
+            bound,
         )? {
+            let diverged = match status_of(&r)? {
+                RunStatus::Diverged => Some(r.try_get::<Option<String>, _>("error")?.unwrap_or_default()),
+                _ => None,
+            };
+            out.insert(
+                r.try_get::<String, _>("id")?,
+                RunResult {
+                    diverged,
+                    ..RunResult::default()
+                },
+            );
+        }
+        self.add_metrics(bound, &mut out)?;
+        let mut classes = self.grouped(
+            &format!(
+                "SELECT run_id, class, n_train, n_test, correct FROM class_metrics
+                 WHERE run_id {IN_IDS} ORDER BY run_id, class"
+            ),
+            bound,
+            |r| {
+                Ok(ClassResult {
+                    class: r.try_get::<i64, _>("class")? as u32,
+                    n_train: r.try_get::<i64, _>("n_train")? as u64,
+                    n_test: r.try_get::<i64, _>("n_test")? as u64,
+                    correct: r.try_get::<i64, _>("correct")? as u64,
+                })
+            },
+        )?;
+        // Learned κ/λ (`kappa`, or `kappa.<c>` per channel), by module then name.
+        let mut learned = self.grouped(
+            &format!(
+                "SELECT run_id, module, name, value FROM learned_params
+                 WHERE run_id {IN_IDS} ORDER BY run_id, module, name"
+            ),
+            bound,
+            |r| {
+                Ok(LearnedParam {
+                    module: r.try_get("module")?,
+                    name: r.try_get("name")?,
+                    value: r.try_get("value")?,
+                })
+            },
+        )?;
+        let mut artifacts = self.grouped(
+            &format!(
+                "SELECT run_id, kind, path, sha256, bytes FROM artifacts
+                 WHERE run_id {IN_IDS} ORDER BY run_id, kind, path"
+            ),
+            bound,
+            |r| {
+                Ok(Artifact {
+                    kind: r.try_get("kind")?,
+                    path: r.try_get::<String, _>("path")?.into(),
+                    sha256: r.try_get("sha256")?,
+                    bytes: r.try_get::<Option<i64>, _>("bytes")?.map(|b| b as u64),
+                })
+            },
+        )?;
+        let details = self.fetch(
+            &format!(
+                "SELECT run_id, reported_epoch, reliability, analyses FROM run_details
+                 WHERE run_id {IN_IDS}"
+            ),
+            bound,
+        )?;
+        for r in details {
+            let id: String = r.try_get("run_id")?;
+            if let Some(result) = out.get_mut(&id) {
+                result.reported_epoch = r.try_get::<Option<i64>, _>("reported_epoch")?.map(|e| e as usize);
+                result.reliability =
+                    serde_json::from_str::<Vec<Bin>>(r.try_get("reliability")?).map_err(corrupt)?;
+                result.analyses =
+                    serde_json::from_str::<Analyses>(r.try_get("analyses")?).map_err(corrupt)?;
+            }
+        }
+        for (id, result) in out.iter_mut() {
+            result.classes = classes.remove(id).unwrap_or_default();
+            result.learned = learned.remove(id).unwrap_or_default();
+            result.artifacts = artifacts.remove(id).unwrap_or_default();
+        }
+        Ok(out)
+    }
+
+    fn fetch(&self, sql: &str, bound: &str) -> Result<Vec<SqliteRow>, StoreError> {
+        Ok(self.run(sqlx::query(sql).bind(bound).fetch_all(&self.pool))?)
+    }
+
+    /// The rows of `sql` made into `T`s and grouped by their `run_id`, in row order.
+    fn grouped<T>(
+        &self,
+        sql: &str,
+        bound: &str,
+        item: impl Fn(&SqliteRow) -> Result<T, StoreError>,
+    ) -> Result<BTreeMap<String, Vec<T>>, StoreError> {
+        let mut out: BTreeMap<String, Vec<T>> = BTreeMap::new();
+        for r in self.fetch(sql, bound)? {
+            out.entry(r.try_get("run_id")?).or_default().push(item(&r)?);
+        }
+        Ok(out)
+    }
+
+    /// Final metrics, and the per-epoch training metrics in epoch order, into each result.
+    fn add_metrics(&self, bound: &str, out: &mut BTreeMap<String, RunResult>) -> Result<(), StoreError> {
+        let mut epochs: BTreeMap<String, BTreeMap<i64, BTreeMap<String, f64>>> = BTreeMap::new();
+        for r in self.fetch(
+            &format!("SELECT run_id, split, epoch, name, value FROM metrics WHERE run_id {IN_IDS}"),
+            bound,
+        )? {
+            let id: String = r.try_get("run_id")?;
             let (split, name, value): (String, String, f64) =
                 (r.try_get("split")?, r.try_get("name")?, r.try_get("value")?);
             match r.try_get::<Option<i64>, _>("epoch")? {
                 None => {
-                    finals.entry(split).or_default().insert(name, value);
+                    if let Some(result) = out.get_mut(&id) {
+                        result.set_metric(&split, &name, value);
+                    }
                 }
                 Some(epoch) if split == TRAIN_SPLIT => {
-                    epochs.entry(epoch).or_default().insert(name, value);
+                    epochs
+                        .entry(id)
+                        .or_default()
+                        .entry(epoch)
+                        .or_default()
+                        .insert(name, value);
                 }
                 Some(_) => {}
             }
         }
-        let epochs = epochs
-            .into_iter()
-            .map(|(epoch, v)| EpochMetrics {
-                epoch: epoch as usize,
-                loss: v.get("loss").copied().unwrap_or(f64::NAN),
-                lr: v.get("lr").copied(),
-                images_per_s: v.get("images_per_s").copied(),
-                test_top1: v.get("test_top1").copied(),
-            })
-            .collect();
-        Ok((finals, epochs))
+        for (id, by_epoch) in epochs {
+            let Some(result) = out.get_mut(&id) else { continue };
+            result.epochs = by_epoch
+                .into_iter()
+                .map(|(epoch, v)| EpochMetrics {
+                    epoch: epoch as usize,
+                    loss: v.get("loss").copied().unwrap_or(f64::NAN),
+                    lr: v.get("lr").copied(),
+                    images_per_s: v.get("images_per_s").copied(),
+                    test_top1: v.get("test_top1").copied(),
+                })
+                .collect();
+        }
+        Ok(())
     }
+}
 
-    fn class_results(&self, id: &str) -> Result<Vec<ClassResult>, StoreError> {
-        self.fetch(
-            "SELECT class, n_train, n_test, correct FROM class_metrics WHERE run_id = ?1 ORDER BY class",
-            id,
-        )?
-        .iter()
-        .map(|r| {
-            Ok(ClassResult {
-                class: r.try_get::<i64, _>(0)? as u32,
-                n_train: r.try_get::<i64, _>(1)? as u64,
-                n_test: r.try_get::<i64, _>(2)? as u64,
-                correct: r.try_get::<i64, _>(3)? as u64,
-            })
-        })
-        .collect()
-    }
+/// Runs named by a JSON array bound as `?1`: one statement for any number of runs.
+const IN_IDS: &str = "IN (SELECT value FROM json_each(?1))";
 
-    /// Learned κ/λ of a run (`kappa`, or `kappa.<c>` per channel), by module then name.
-    fn learned_params(&self, id: &str) -> Result<Vec<LearnedParam>, StoreError> {
-        self.fetch(
-            "SELECT module, name, value FROM learned_params WHERE run_id = ?1 ORDER BY module, name",
-            id,
-        )?
-        .iter()
-        .map(|r| {
-            Ok(LearnedParam {
-                module: r.try_get(0)?,
-                name: r.try_get(1)?,
-                value: r.try_get(2)?,
-            })
-        })
-        .collect()
-    }
+fn ids_json(ids: &[&str]) -> Result<String, StoreError> {
+    serde_json::to_string(ids).map_err(corrupt)
+}
 
-    fn artifacts(&self, id: &str) -> Result<Vec<Artifact>, StoreError> {
-        self.fetch(
-            "SELECT kind, path, sha256, bytes FROM artifacts WHERE run_id = ?1 ORDER BY kind, path",
-            id,
-        )?
-        .iter()
-        .map(|r| {
-            Ok(Artifact {
-                kind: r.try_get(0)?,
-                path: r.try_get::<String, _>(1)?.into(),
-                sha256: r.try_get(2)?,
-                bytes: r.try_get::<Option<i64>, _>(3)?.map(|b| b as u64),
-            })
-        })
-        .collect()
+/// Rows keyed by their `run_id` column.
+fn by_run(rows: Vec<SqliteRow>) -> Result<BTreeMap<String, Vec<SqliteRow>>, StoreError> {
+    let mut out: BTreeMap<String, Vec<SqliteRow>> = BTreeMap::new();
+    for r in rows {
+        out.entry(r.try_get("run_id")?).or_default().push(r);
     }
+    Ok(out)
+}
 
-    fn members(&self, id: &str) -> Result<Vec<(String, String, String)>, StoreError> {
-        self.fetch(
-            "SELECT manifest, profile, labels FROM manifest_runs WHERE run_id = ?1 ORDER BY manifest",
-            id,
-        )?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect()
+/// host, device, git_rev, command, started/finished (UTC), error, dirty, wall_s, versions.
+fn provenance(r: &SqliteRow) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {
+    let mut provenance = BTreeMap::new();
+    for key in [
+        "host", "device", "git_rev", "command", "started", "finished", "error",
+    ] {
+        let v: Option<String> = r.try_get(key)?;
+        provenance.insert(key.to_string(), v.map_or(serde_json::Value::Null, Into::into));
     }
+    let dirty: Option<bool> = r.try_get("dirty")?;
+    provenance.insert("dirty".into(), dirty.into());
+    let wall: Option<f64> = r.try_get("wall_s")?;
+    provenance.insert("wall_s".into(), wall.into());
+    let versions: Option<String> = r.try_get("versions")?;
+    let versions = versions
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or(serde_json::Value::Null);
+    provenance.insert("versions".into(), versions);
+    Ok(provenance)
 }

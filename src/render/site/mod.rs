@@ -30,6 +30,9 @@ use crate::config::LoadedManifest;
 use crate::result::RunStatus;
 use crate::store::{RunSummary, Store};
 
+/// Runs read from the store at a time for their pages: few statements, bounded memory.
+const READ_CHUNK: usize = 500;
+
 const STYLE: &str = include_str!("../../../templates/site/style.css");
 const SCRIPT: &str = include_str!("../../../templates/site/site.js");
 
@@ -182,14 +185,21 @@ pub fn build_site(input: &SiteInput, templates: &Templates, out: &Path) -> Resul
                 || !out.join(run_href(&r.id)).is_file()
         })
         .collect();
-    redraw
-        .par_iter()
-        .map(|r| {
-            let page = run_page::RunPage::build(input.store, r, &by_id, &table_pages)?;
-            let html = templates.render_context("site/run.html.j2", page.context())?;
-            write(&out.join(run_href(&r.id)), &html)
-        })
-        .collect::<Result<Vec<()>, RenderError>>()?;
+    // Read a chunk of runs in a few statements, then draw its pages in parallel: one query per
+    // run and table cost more than all the drawing.
+    for chunk in redraw.chunks(READ_CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+        let details = input.store.run_details(&ids)?;
+        chunk
+            .par_iter()
+            .zip(details)
+            .map(|(r, detail)| {
+                let page = run_page::RunPage::build(detail, r, &by_id, &table_pages)?;
+                let html = templates.render_context("site/run.html.j2", page.context())?;
+                write(&out.join(run_href(&r.id)), &html)
+            })
+            .collect::<Result<Vec<()>, RenderError>>()?;
+    }
     now.write(out)?;
     pages += runs.len();
     let kept: HashSet<String> = table_pages

@@ -13,7 +13,7 @@ use crate::config::{LoadedManifest, Overrides, RunConfig};
 use crate::data::groups::{Group, GroupThresholds};
 use crate::plan::{point_of, run_layers};
 use crate::result::{EpochMetrics, RunResult, RunStatus};
-use crate::store::{RunDetail, RunSummary, Store};
+use crate::store::{RunDetail, RunSummary};
 
 #[derive(Debug, Serialize)]
 pub struct RunPage {
@@ -81,12 +81,11 @@ struct LearnedRow {
 
 impl RunPage {
     pub fn build(
-        store: &Store,
+        run: RunDetail,
         summary: &RunSummary,
         manifests: &BTreeMap<&str, &LoadedManifest>,
         table_pages: &BTreeMap<(String, String), String>,
     ) -> Result<Self, RenderError> {
-        let run = store.run_detail(&summary.id)?;
         let memberships = summary
             .members
             .iter()
