@@ -111,7 +111,7 @@ impl RunPage {
         let learned_kinds = LearnedCurves::by_kind(&result.learned);
         let learned_svg = (!learned_kinds.is_empty())
             .then(|| {
-                let runs = [(run.id.clone(), learned_kinds)];
+                let runs = [("this run".to_string(), learned_kinds)];
                 figures::svg(&KappaLambda { runs: &runs })
             })
             .transpose()
