@@ -220,7 +220,7 @@ fn batch_norm_op_matches_autodiff_and_the_fused_kernels_match_it() {
 
 /// The convolution op (fused CPU kernels, their own backward) against Burn's `Conv2d` and its
 /// autodiff, over strides, paddings, dilations, 1×1 and 7×7 kernels, batches smaller than the
-/// thread pool, and bias.
+/// thread pool, images split into bands of output rows, and bias.
 #[test]
 fn conv_op_matches_burns_convolution_forward_and_backward() {
     use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -242,6 +242,11 @@ fn conv_op_matches_burns_convolution_forward_and_backward() {
         (3, 3, 4, 7, 9, 5, 1, 2, 1, false),
         (2, 4, 4, 1, 1, 3, 1, 1, 1, false),
         (2, 4, 4, 2, 3, 3, 1, 1, 1, true),
+        // Several bands of output rows per image (the last one shorter), also with stride and
+        // dilation.
+        (2, 16, 16, 30, 30, 3, 1, 1, 1, false),
+        (2, 16, 8, 33, 31, 3, 2, 1, 1, false),
+        (2, 32, 8, 20, 20, 3, 1, 2, 2, true),
     ];
     for (n, c, co, h, w, k, stride, pad, dil, bias) in cases {
         let label = format!("n{n} c{c}→{co} {h}×{w} k{k} s{stride} p{pad} d{dil} bias {bias}");

@@ -2,6 +2,11 @@
 //! images spread over the rayon pool, and a backward that computes the input and weight
 //! gradients in the same pass over the batch.
 //!
+//! Each image is processed in bands of output rows whose patch matrix fits in the core's L2
+//! cache, so the gemm reads the patches im2col has just written instead of streaming a matrix
+//! larger than L2 from memory (16 channels at 32×32: a 576 KB patch matrix per image; measured
+//! on a 2-core AMD EPYC with 512 KB of L2 per core, the forward product ran 2× faster in bands).
+//!
 //! Burn's CPU convolution converts to channels-last and back on every call, and its autodiff
 //! backward goes through a transposed convolution and a second convolution over permuted
 //! tensors; on the ResNet-32 step that was most of the time outside the matrix products. Here
@@ -77,6 +82,30 @@ impl Geometry {
     /// A 1×1, stride-1, unpadded convolution: the image is its own patch matrix.
     fn is_pointwise(&self) -> bool {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
+    /// Ranges of output rows whose patch matrices hold about `BAND_FLOATS` values each.
+    fn bands(&self) -> Vec<std::ops::Range<usize>> {
+        let rows = (BAND_FLOATS / (self.patch_size() * self.out[1]).max(1)).max(1);
+        (0..self.out[0])
+            .step_by(rows)
+            .map(|start| start..(start + rows).min(self.out[0]))
+            .collect()
+    }
+
+    /// This geometry restricted to output rows `band`, with its patch rows (see `PatchRow::clip`).
+    fn band(&self, rows: &[PatchRow], band: &std::ops::Range<usize>) -> Band {
+        Band {
+            geometry: Self {
+                out: [band.len(), self.out[1]],
+                ..*self
+            },
+            rows: rows
+                .iter()
+                .map(|r| r.clip(band, self.stride[0] * self.w))
+                .collect(),
+            offset: band.start * self.out[1],
+        }
     }
 
     /// Output positions `o` along `axis` whose input index `o·s − p + k·d` lies inside `size`,
@@ -192,6 +221,27 @@ struct PatchRow {
 }
 
 impl PatchRow {
+    /// This row restricted to output rows `band`, renumbered from the band's first row;
+    /// `row_step` is how far apart in the input consecutive output rows read.
+    fn clip(&self, band: &std::ops::Range<usize>, row_step: usize) -> PatchRow {
+        let start = self.rows.start.clamp(band.start, band.end);
+        let end = self.rows.end.clamp(band.start, band.end);
+        let (rows, first) = if start < end {
+            (
+                start - band.start..end - band.start,
+                self.first + (start - self.rows.start) * row_step,
+            )
+        } else {
+            (0..0, 0)
+        };
+        PatchRow {
+            row: self.row,
+            rows,
+            cols: self.cols.clone(),
+            first,
+        }
+    }
+
     /// The entries of a shifted row (see `Geometry::rows_are_shifts`) that map one to one onto
     /// the input from `first`: from the first valid entry to the last. Entries in between that
     /// read padding map onto the neighbouring input row's edge and must be zeroed apart.
@@ -217,6 +267,17 @@ impl PatchRow {
             block[c..].iter_mut().step_by(width).for_each(|v| *v = 0.0);
         }
     }
+}
+
+/// Values in one band's patch matrix: 144 KB, L2-resident beside the gemm's packed operands.
+const BAND_FLOATS: usize = 36 * 1024;
+
+/// A band of output rows: its geometry (output `[band rows, out width]`), patch rows, and the
+/// offset of its first output position in the image's output plane.
+struct Band {
+    geometry: Geometry,
+    rows: Vec<PatchRow>,
+    offset: usize,
 }
 
 /// A matrix operand: a slice with row and column strides (in elements).
@@ -251,23 +312,24 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// `dst (m×n, row-major) = [dst +] a (m×k) · b (k×n)`.
+/// `dst (m×n, rows dst_row_stride apart) = [dst +] a (m×k) · b (k×n)`.
 fn matmul(
-    dst: &mut [f32],
+    (dst, dst_row_stride): (&mut [f32], usize),
     [m, n, k]: [usize; 3],
     a: Mat,
     b: Mat,
     accumulate: bool,
     parallelism: Parallelism,
 ) {
+    let dst_fits = Mat::rows(dst, dst_row_stride).fits(m, n) && (m < 2 || dst_row_stride >= n);
     assert!(
-        dst.len() >= m * n && a.fits(m, k) && b.fits(k, n),
+        dst_fits && a.fits(m, k) && b.fits(k, n),
         "matmul operands out of bounds"
     );
     let stride = |s: usize| s as isize;
     // SAFETY: the assertion above keeps every index gemm forms — `(i, j)` for dst, `(i, l)` for
-    // a and `(l, j)` for b with the given strides — inside its slice, and dst does not alias a
-    // or b (it is borrowed mutably).
+    // a and `(l, j)` for b with the given strides — inside its slice, no two dst entries share an
+    // address (rows at least n apart), and dst does not alias a or b (it is borrowed mutably).
     unsafe {
         gemm::gemm(
             m,
@@ -275,7 +337,7 @@ fn matmul(
             k,
             dst.as_mut_ptr(),
             1,
-            stride(n),
+            stride(dst_row_stride),
             accumulate,
             a.data.as_ptr(),
             stride(a.col_stride),
@@ -319,6 +381,7 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) ->
     let (x, weight) = (x.as_slice::<f32>()?, weight.as_slice::<f32>()?);
     let (k, plane) = (g.patch_size(), g.out_plane());
     let patch_rows = g.patch_rows();
+    let bands: Vec<Band> = g.bands().iter().map(|b| g.band(&patch_rows, b)).collect();
     let w = Mat::rows(weight, k);
     let (per_task, parallelism) = split(g.n);
     let mut out = vec![0.0f32; g.n * g.out_image()];
@@ -326,22 +389,35 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) ->
         .zip(x.par_chunks(g.in_image()))
         .with_min_len(per_task)
         .for_each_init(
-            || vec![0.0f32; if g.is_pointwise() { 0 } else { k * plane }],
+            || {
+                vec![
+                    0.0f32;
+                    if g.is_pointwise() {
+                        0
+                    } else {
+                        k * bands[0].geometry.out_plane()
+                    }
+                ]
+            },
             |col, (y, x)| {
-                let patches = if g.is_pointwise() {
-                    x
-                } else {
-                    g.im2col(&patch_rows, x, col);
-                    col
-                };
-                matmul(
-                    y,
-                    [g.co, plane, k],
-                    w,
-                    Mat::rows(patches, plane),
-                    false,
-                    parallelism,
-                );
+                if g.is_pointwise() {
+                    let y = (&mut y[..], plane);
+                    matmul(y, [g.co, plane, k], w, Mat::rows(x, plane), false, parallelism);
+                    return;
+                }
+                for band in &bands {
+                    let band_plane = band.geometry.out_plane();
+                    band.geometry.im2col(&band.rows, x, col);
+                    let y = (&mut y[band.offset..], plane);
+                    matmul(
+                        y,
+                        [g.co, band_plane, k],
+                        w,
+                        Mat::rows(col, band_plane),
+                        false,
+                        parallelism,
+                    );
+                }
             },
         );
     Some(tensor(out, vec![g.n, g.co, g.out[0], g.out[1]]))
@@ -363,9 +439,14 @@ pub fn backward(
     );
     let (k, plane) = (g.patch_size(), g.out_plane());
     let patch_rows = g.patch_rows();
+    let bands: Vec<Band> = g.bands().iter().map(|b| g.band(&patch_rows, b)).collect();
     let w_t = Mat::rows(weight, k).transposed();
     let (per_task, parallelism) = split(g.n);
-    let scratch = if g.is_pointwise() { 0 } else { k * plane };
+    let scratch = if g.is_pointwise() {
+        0
+    } else {
+        k * bands[0].geometry.out_plane()
+    };
     // Zeroed: `col2im` adds into it.
     let mut dx = vec![0.0f32; g.n * g.in_image()];
     let dw_t = dx
@@ -376,28 +457,39 @@ pub fn backward(
         .fold(
             || (vec![0.0f32; g.co * k], vec![0.0f32; scratch]),
             |(mut dw_t, mut col), ((dx, x), dy)| {
-                let dy = Mat::rows(dy, plane);
-                let patches = if g.is_pointwise() {
-                    x
-                } else {
-                    g.im2col(&patch_rows, x, &mut col);
-                    &col
-                };
-                // Accumulated transposed, as [K, Co]: gemm packs a product with a long inner
-                // dimension far better in this orientation (measured: 5.7× faster at 32×32).
-                matmul(
-                    &mut dw_t,
-                    [k, g.co, plane],
-                    Mat::rows(patches, plane),
-                    dy.transposed(),
-                    true,
-                    parallelism,
-                );
+                // dw is accumulated transposed, as [K, Co]: gemm packs a product with a long
+                // inner dimension far better in this orientation (measured: 5.7× faster at 32×32).
                 if g.is_pointwise() {
-                    matmul(dx, [k, plane, g.co], w_t, dy, false, parallelism);
-                } else {
-                    matmul(&mut col, [k, plane, g.co], w_t, dy, false, parallelism);
-                    g.col2im(&patch_rows, &mut col, dx);
+                    let dy = Mat::rows(dy, plane);
+                    let dw = (&mut dw_t[..], g.co);
+                    matmul(
+                        dw,
+                        [k, g.co, plane],
+                        Mat::rows(x, plane),
+                        dy.transposed(),
+                        true,
+                        parallelism,
+                    );
+                    matmul((dx, plane), [k, plane, g.co], w_t, dy, false, parallelism);
+                    return (dw_t, col);
+                }
+                for band in &bands {
+                    let band_plane = band.geometry.out_plane();
+                    let dy = Mat::rows(&dy[band.offset..], plane);
+                    band.geometry.im2col(&band.rows, x, &mut col);
+                    let patches = Mat::rows(&col, band_plane);
+                    let dw = (&mut dw_t[..], g.co);
+                    matmul(
+                        dw,
+                        [k, g.co, band_plane],
+                        patches,
+                        dy.transposed(),
+                        true,
+                        parallelism,
+                    );
+                    let dcol = (&mut col[..], band_plane);
+                    matmul(dcol, [k, band_plane, g.co], w_t, dy, false, parallelism);
+                    band.geometry.col2im(&band.rows, &mut col, dx);
                 }
                 (dw_t, col)
             },
