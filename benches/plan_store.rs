@@ -82,6 +82,7 @@ fn main() {
                 lr: Some(0.1),
                 images_per_s: Some(1000.0),
                 test_top1: Some(50.0),
+                eval_seconds: None,
             };
             store.record_epoch(run, &metrics).unwrap();
         }

@@ -134,9 +134,31 @@ pub struct EpochMetrics {
     pub images_per_s: Option<f64>,
     /// Test top-1 when the epoch was evaluated (`eval.eval_every`).
     pub test_top1: Option<f64>,
+    /// Wall time of that evaluation.
+    pub eval_seconds: Option<f64>,
 }
 
 impl EpochMetrics {
+    /// `epoch 3/15  loss 1.2345  lr 0.05000  top1 45.67%  1234 img/s  eval 4.2s`: a progress
+    /// line (`of` the stage's epochs when known), for terminals, logs and run pages alike.
+    pub fn line(&self, of: Option<usize>) -> String {
+        let mut line = match of {
+            Some(epochs) => format!("epoch {}/{epochs}  loss {:.4}", self.epoch, self.loss),
+            None => format!("epoch {}  loss {:.4}", self.epoch, self.loss),
+        };
+        let parts = [
+            self.lr.map(|v| format!("lr {v:.5}")),
+            self.test_top1.map(|v| format!("top1 {v:.2}%")),
+            self.images_per_s.map(|v| format!("{v:.0} img/s")),
+            self.eval_seconds.map(|v| format!("eval {v:.1}s")),
+        ];
+        for part in parts.into_iter().flatten() {
+            line.push_str("  ");
+            line.push_str(&part);
+        }
+        line
+    }
+
     /// Named values as the store keeps them (split `train`).
     pub fn values(&self) -> Vec<(&'static str, f64)> {
         [
@@ -144,6 +166,7 @@ impl EpochMetrics {
             ("lr", self.lr),
             ("images_per_s", self.images_per_s),
             ("test_top1", self.test_top1),
+            ("eval_s", self.eval_seconds),
         ]
         .into_iter()
         .filter_map(|(name, value)| Some((name, value?)))
@@ -227,4 +250,29 @@ pub struct ClassLogitFit {
     pub logits: Vec<f32>,
     pub gumbel: Fit,
     pub logistic: Fit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EpochMetrics;
+
+    #[test]
+    fn an_epoch_line_shows_what_was_measured_and_nothing_else() {
+        let mut epoch = EpochMetrics {
+            epoch: 3,
+            loss: 1.23456,
+            lr: None,
+            images_per_s: Some(101.6),
+            test_top1: None,
+            eval_seconds: None,
+        };
+        assert_eq!(epoch.line(Some(15)), "epoch 3/15  loss 1.2346  102 img/s");
+        epoch.test_top1 = Some(45.678);
+        epoch.eval_seconds = Some(32.44);
+        epoch.lr = Some(0.05);
+        assert_eq!(
+            epoch.line(None),
+            "epoch 3  loss 1.2346  lr 0.05000  top1 45.68%  102 img/s  eval 32.4s"
+        );
+    }
 }

@@ -34,18 +34,6 @@ impl Mode {
     }
 }
 
-/// `epoch 3/15  loss 1.2345  top1 45.67%  1234 img/s`.
-fn epoch_text(m: &EpochMetrics, epochs: usize) -> String {
-    let mut text = format!("epoch {}/{epochs}  loss {:.4}", m.epoch, m.loss);
-    if let Some(top1) = m.test_top1 {
-        text.push_str(&format!("  top1 {top1:.2}%"));
-    }
-    if let Some(speed) = m.images_per_s {
-        text.push_str(&format!("  {speed:.0} img/s"));
-    }
-    text
-}
-
 /// `1h02m`, `4m05s`, `12s`.
 fn duration_text(d: Duration) -> String {
     let s = d.as_secs();
@@ -173,7 +161,7 @@ impl RunProgress {
                 metrics,
             } => {
                 if self.mode == Mode::Lines {
-                    self.say(&format!("{run} {stage}: {}", epoch_text(metrics, *epochs)));
+                    self.say(&format!("{run} {stage}: {}", metrics.line(Some(*epochs))));
                 }
             }
             Event::Finished {
@@ -338,10 +326,10 @@ impl Observer for TrainProgress {
                     println!("{}", serde_json::Value::Object(event));
                 }
             }
-            Mode::Lines => eprintln!("{}", epoch_text(metrics, epochs)),
+            Mode::Lines => eprintln!("{}", metrics.line(Some(epochs))),
             Mode::Terminal => {
                 if let Some(bar) = &self.bar {
-                    bar.println(epoch_text(metrics, epochs));
+                    bar.println(metrics.line(Some(epochs)));
                 }
             }
         }

@@ -70,6 +70,7 @@ impl Trainer for FakeTrainer {
                 loss: 1.0 / f64::from(epoch) + unit(&run.id, 1) * 0.1,
                 lr: None,
                 images_per_s: None,
+                eval_seconds: None,
                 test_top1: None,
             };
             ctx.observer.epoch(&metrics, fake.epochs as usize);

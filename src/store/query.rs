@@ -475,6 +475,7 @@ impl Store {
                     lr: v.get("lr").copied(),
                     images_per_s: v.get("images_per_s").copied(),
                     test_top1: v.get("test_top1").copied(),
+                    eval_seconds: v.get("eval_s").copied(),
                 })
                 .collect();
         }

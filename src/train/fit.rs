@@ -110,6 +110,8 @@ where
     let (mut session, mut model) = Session::<B>::start(run, ctx, device)?;
     let mut epochs = Vec::new();
     let mut best: Option<(f64, usize, EvalReport)> = None;
+    // The last epoch's evaluation, when there is one, is the final evaluation: not run twice.
+    let mut last_eval = None;
     for epoch in session.first_epoch..run.train.epochs {
         let (trained, outcome) = session.train_epoch(model, epoch)?;
         model = trained;
@@ -129,11 +131,15 @@ where
         };
         let done = epoch + 1;
         let evaluate_now = run.eval.eval_every > 0 && done.is_multiple_of(run.eval.eval_every);
+        let evaluation_start = Instant::now();
         let test_top1 = if evaluate_now {
-            let (report, _) = session.evaluate(&model)?;
+            let (report, analyses) = session.evaluate(&model)?;
             let top1 = report.top1;
             if best.as_ref().is_none_or(|(b, _, _)| top1 > *b) {
-                best = Some((top1, done, report));
+                best = Some((top1, done, report.clone()));
+            }
+            if done == run.train.epochs {
+                last_eval = Some((report, analyses));
             }
             Some(top1)
         } else {
@@ -145,6 +151,7 @@ where
             lr: Some(session.schedule.lr(epoch, 0, session.steps)),
             images_per_s: Some(seen as f64 / seconds.max(1e-9)),
             test_top1,
+            eval_seconds: evaluate_now.then(|| evaluation_start.elapsed().as_secs_f64()),
         };
         session.checkpoint(&model, done)?;
         if let Some(observer) = ctx.observer {
@@ -152,7 +159,7 @@ where
         }
         epochs.push(metrics);
     }
-    session.finish(&model, best, epochs)
+    session.finish(&model, best, last_eval, epochs)
 }
 
 /// How an epoch of training ended.
@@ -302,14 +309,19 @@ where
         Ok(())
     }
 
-    /// The final evaluation (or the best one, `eval.report: best`), analyses and learned κ/λ.
+    /// The final evaluation (or the best one, `eval.report: best`), analyses and learned κ/λ;
+    /// `last_eval` is the final model's evaluation when the last epoch already made it.
     fn finish(
         &self,
         model: &Model<B>,
         best: Option<(f64, usize, EvalReport)>,
+        last_eval: Option<(EvalReport, Analyses)>,
         epochs: Vec<EpochMetrics>,
     ) -> Result<RunResult, TrainError> {
-        let (final_report, analyses) = self.evaluate(model)?;
+        let (final_report, analyses) = match last_eval {
+            Some(evaluated) => evaluated,
+            None => self.evaluate(model)?,
+        };
         let (reported_epoch, test) = match (self.run.eval.report, best) {
             (ReportEpoch::Best, Some((_, epoch, report))) => (epoch, report),
             _ => (self.run.train.epochs, final_report),

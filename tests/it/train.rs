@@ -44,6 +44,27 @@ fn aglu_with_apa_star_attention_learns_too() {
 }
 
 #[test]
+fn evaluating_every_epoch_ends_with_the_same_final_result_as_evaluating_once() {
+    let mut run = tiny(
+        ", activation: aglu, attention: se, gate: apa, attention_layernorm: true",
+        2,
+    );
+    run.eval.analyses.nc1 = true;
+    let once = fit::<B>(&run, &TrainContext::default(), &Default::default()).unwrap();
+    run.eval.eval_every = 1;
+    let every = fit::<B>(&run, &TrainContext::default(), &Default::default()).unwrap();
+
+    assert_eq!(every.metrics, once.metrics, "same final metrics, nc1 included");
+    assert_eq!(every.classes, once.classes);
+    let last_epoch = every.epochs.last().and_then(|e| e.test_top1);
+    assert_eq!(
+        last_epoch,
+        every.metric("test", "top1"),
+        "the last epoch's top-1 is the final one"
+    );
+}
+
+#[test]
 fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
     let run = tiny(
         ", activation: aglu, attention: se, gate: apa, attention_layernorm: true, attention_dropout: 0.1",

@@ -150,6 +150,7 @@ mod tests {
             loss,
             lr: Some(0.1),
             images_per_s: None,
+            eval_seconds: None,
             test_top1: top1,
         }
     }

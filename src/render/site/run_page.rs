@@ -228,21 +228,7 @@ const LOG_TAIL: usize = 10;
 
 fn log_tail(epochs: &[EpochMetrics]) -> Vec<String> {
     let start = epochs.len().saturating_sub(LOG_TAIL);
-    epochs[start..]
-        .iter()
-        .map(|e| {
-            let mut line = format!("epoch {}  loss {:.4}", e.epoch, e.loss);
-            let mut add = |name: &str, v: Option<f64>, digits: usize| {
-                if let Some(v) = v {
-                    line.push_str(&format!("  {name} {v:.digits$}"));
-                }
-            };
-            add("lr", e.lr, 5);
-            add("top1", e.test_top1, 2);
-            add("img/s", e.images_per_s, 0);
-            line
-        })
-        .collect()
+    epochs[start..].iter().map(|e| e.line(None)).collect()
 }
 
 /// Equal, numbers to float32 precision: configs keep some values as f32, and a value read back
