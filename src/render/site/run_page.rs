@@ -214,8 +214,12 @@ fn attributed_config(
         })
         .collect();
     let note = (differs > 0).then(|| {
+        let (keys, them) = match differs {
+            1 => ("1 key has".to_string(), "it another value"),
+            n => (format!("{n} keys have"), "them other values"),
+        };
         format!(
-            "{differs} keys have no layer named: {} as it is on disk gives them other values \
+            "{keys} no layer named: {} as it is on disk gives {them} \
              (edited since this run, or the run had --set / REPRO_* overrides).",
             m.source()
         )
