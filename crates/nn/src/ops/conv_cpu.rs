@@ -93,6 +93,19 @@ impl Geometry {
             .collect()
     }
 
+    /// The bands of this convolution and the patch-matrix scratch one band needs (none for a
+    /// pointwise convolution, whose image is its own patch matrix).
+    fn banded(&self) -> (Vec<Band>, usize) {
+        let patch_rows = self.patch_rows();
+        let bands: Vec<Band> = self.bands().iter().map(|b| self.band(&patch_rows, b)).collect();
+        let scratch = if self.is_pointwise() {
+            0
+        } else {
+            self.patch_size() * bands[0].geometry.out_plane()
+        };
+        (bands, scratch)
+    }
+
     /// This geometry restricted to output rows `band`, with its patch rows (see `PatchRow::clip`).
     fn band(&self, rows: &[PatchRow], band: &std::ops::Range<usize>) -> Band {
         Band {
@@ -380,8 +393,7 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) ->
     let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
     let (x, weight) = (x.as_slice::<f32>()?, weight.as_slice::<f32>()?);
     let (k, plane) = (g.patch_size(), g.out_plane());
-    let patch_rows = g.patch_rows();
-    let bands: Vec<Band> = g.bands().iter().map(|b| g.band(&patch_rows, b)).collect();
+    let (bands, scratch) = g.banded();
     let w = Mat::rows(weight, k);
     let (per_task, parallelism) = split(g.n);
     let mut out = vec![0.0f32; g.n * g.out_image()];
@@ -389,16 +401,7 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) ->
         .zip(x.par_chunks(g.in_image()))
         .with_min_len(per_task)
         .for_each_init(
-            || {
-                vec![
-                    0.0f32;
-                    if g.is_pointwise() {
-                        0
-                    } else {
-                        k * bands[0].geometry.out_plane()
-                    }
-                ]
-            },
+            || vec![0.0f32; scratch],
             |col, (y, x)| {
                 if g.is_pointwise() {
                     let y = (&mut y[..], plane);
@@ -438,15 +441,9 @@ pub fn backward(
         grad.as_slice::<f32>()?,
     );
     let (k, plane) = (g.patch_size(), g.out_plane());
-    let patch_rows = g.patch_rows();
-    let bands: Vec<Band> = g.bands().iter().map(|b| g.band(&patch_rows, b)).collect();
+    let (bands, scratch) = g.banded();
     let w_t = Mat::rows(weight, k).transposed();
     let (per_task, parallelism) = split(g.n);
-    let scratch = if g.is_pointwise() {
-        0
-    } else {
-        k * bands[0].geometry.out_plane()
-    };
     // Zeroed: `col2im` adds into it.
     let mut dx = vec![0.0f32; g.n * g.in_image()];
     let dw_t = dx
