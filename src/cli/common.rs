@@ -31,8 +31,8 @@ pub struct ManifestOpts {
 
 #[derive(Debug, Clone, Args)]
 pub struct DbArg {
-    /// Results database (sqlite://PATH or a path)
-    #[arg(long, default_value = DEFAULT_DB)]
+    /// Results database: sqlite://PATH (or a path), or postgres://USER@HOST[:PORT]/DB
+    #[arg(long, env = "REPRO_DB", default_value = DEFAULT_DB)]
     pub db: String,
 }
 

@@ -2,6 +2,7 @@
 //! anyhow::Result; `exit_code` maps errors to the process status (2: usage or input).
 
 mod common;
+mod db;
 mod execute;
 mod inspect;
 mod progress;
@@ -14,6 +15,7 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 
+use db::{cmd_db, DbArgs};
 use execute::{cmd_run, Interrupted, RunArgs};
 use inspect::{
     cmd_config, cmd_list, cmd_plan, cmd_show, cmd_status, ConfigArgs, ListArgs, PlanArgs, ShowArgs,
@@ -66,6 +68,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Train one run from a run-config file and print its result
     Train(TrainArgs),
+    /// Manage results stores: copy runs between SQLite and PostgreSQL
+    Db(DbArgs),
     /// Check our models against reference PyTorch fixtures (model, weights, input, logits).
     ///
     /// Prints the largest absolute logit difference per check; exits 1 when one is over the
@@ -90,6 +94,7 @@ pub fn dispatch(cli: Cli, real: &dyn repro::exec::Trainer) -> anyhow::Result<()>
         Command::Render(a) => cmd_render(a),
         Command::Report(a) => cmd_report(a),
         Command::Train(a) => cmd_train(a),
+        Command::Db(a) => cmd_db(a),
         Command::Verify(a) => cmd_verify(a),
     }
 }

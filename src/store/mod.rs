@@ -1,10 +1,13 @@
-//! The results store (SQLite through sqlx). Every status change is one statement, and a run's
-//! results land in the same transaction as its terminal status, so a crash at any moment leaves
-//! each run either fully recorded or not finished.
+//! The results store: SQLite (embedded, the default) or PostgreSQL (shared by a cluster's
+//! nodes), through sqlx's `Any` driver so that every query is written once. Every status change
+//! is one statement, and a run's results land in the same transaction as its terminal status,
+//! so a crash at any moment leaves each run either fully recorded or not finished.
 //!
 //! The API is synchronous: trainers call it from plain threads (metrics sink), and the executor
 //! is thread based. Each call blocks on a small private tokio runtime.
 
+mod copy;
+mod dialect;
 mod query;
 mod record;
 
@@ -13,9 +16,12 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
+pub use copy::{copied_columns, copied_tables, CopySummary};
+use dialect::Dialect;
 pub use query::{ManifestSummary, MemberRun, Membership, RunDetail, RunSummary};
 pub use record::{Claim, Holder, Provenance};
 
@@ -47,22 +53,61 @@ pub enum StoreError {
     LostClaim(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    #[error("unsupported database URL `{0}`: results are stored in SQLite (sqlite://PATH, or a file path)")]
+    #[error("unsupported database URL `{0}`: use sqlite://PATH (or a file path) or postgres://USER@HOST/DB")]
     Url(String),
     #[error("no results store at {} (nothing has been run with it yet; check --db)", .0.display())]
     Missing(std::path::PathBuf),
 }
 
-/// `sqlite://PATH`, `sqlite:PATH` or a plain path as a sqlx SQLite URL; any other scheme is an
-/// error rather than a file of that name.
-fn sqlite_url(url: &str) -> Result<String, StoreError> {
-    if url.starts_with("sqlite:") {
-        return Ok(url.to_string());
+/// Where a store lives, from `--db`: `sqlite://PATH`, `sqlite:PATH` or a plain path is a SQLite
+/// file; `postgres://…` or `postgresql://…` a PostgreSQL database; any other scheme is an error
+/// rather than a file of that name.
+enum Location {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    fn parse(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Location::Postgres(url.to_string()));
+        }
+        let url = match (url.starts_with("sqlite:"), url.split_once("://")) {
+            (true, _) => url.to_string(),
+            (false, Some(_)) => return Err(StoreError::Url(url.to_string())),
+            (false, None) => format!("sqlite://{url}"),
+        };
+        let options = SqliteConnectOptions::from_str(&url)?;
+        Ok(Location::Sqlite(options.get_filename().to_path_buf()))
     }
-    match url.split_once("://") {
-        Some(_) => Err(StoreError::Url(url.to_string())),
-        None => Ok(format!("sqlite://{url}")),
+}
+
+/// A database URL without its password, to show in messages.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_string(),
     }
+}
+
+/// A SQLite file as a URL the `Any` driver parses back to the same path (it percent-decodes).
+fn sqlite_file_url(path: &Path, params: &str) -> String {
+    let mut url = String::from("sqlite://");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => url.push_str("%25"),
+            '?' => url.push_str("%3F"),
+            '#' => url.push_str("%23"),
+            c => url.push(c),
+        }
+    }
+    format!("{url}?{params}")
 }
 
 impl crate::exit::ExitStatus for StoreError {
@@ -90,7 +135,8 @@ const INIT_RETRIES: u32 = 20;
 const INIT_BACKOFF: Duration = Duration::from_millis(20);
 
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    dialect: Dialect,
     rt: tokio::runtime::Runtime,
 }
 
@@ -113,7 +159,8 @@ enum Access {
     ReadOnly,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Store {
     /// Opens (creating if missing) and migrates the database at `url` (`sqlite://path` or a path):
@@ -133,32 +180,46 @@ impl Store {
     }
 
     fn open_with(url: &str, access: Access) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(&sqlite_url(url)?)?;
-        let path = Path::new(options.get_filename()).to_path_buf();
+        sqlx::any::install_default_drivers();
+        match Location::parse(url)? {
+            Location::Postgres(url) => {
+                Self::connect(&url, Dialect::Postgres, access).map_err(|source| StoreError::Open {
+                    path: redacted(&url).into(),
+                    source: Box::new(source),
+                })
+            }
+            Location::Sqlite(path) => Self::open_sqlite(path, access),
+        }
+    }
+
+    fn open_sqlite(path: std::path::PathBuf, access: Access) -> Result<Self, StoreError> {
         if access != Access::Create && !path.is_file() {
             return Err(StoreError::Missing(path));
         }
         let opened = match access {
-            Access::ReadOnly => Self::connect(options.clone().read_only(true), access).or_else(|e| {
-                // Reading a WAL database needs its shared-memory file; where that cannot be
-                // created (a read-only folder) SQLite can still read the file as immutable —
-                // safe only when no write-ahead log holds transactions the file lacks.
-                let cannot_share = matches!(sqlite_code(&e), Some(SQLITE_CANTOPEN | SQLITE_READONLY));
-                if cannot_share && !has_pending_log(&path) {
-                    Self::connect(options.read_only(true).immutable(true), access)
-                } else {
-                    Err(e)
-                }
-            }),
+            Access::ReadOnly => Self::connect(&sqlite_file_url(&path, "mode=ro"), Dialect::Sqlite, access)
+                .or_else(|e| {
+                    // Reading a WAL database needs its shared-memory file; where that cannot be
+                    // created (a read-only folder) SQLite can still read the file as immutable —
+                    // safe only when no write-ahead log holds transactions the file lacks.
+                    let cannot_share = matches!(sqlite_code(&e), Some(SQLITE_CANTOPEN | SQLITE_READONLY));
+                    if cannot_share && !has_pending_log(&path) {
+                        let url = sqlite_file_url(&path, "mode=ro&immutable=true");
+                        Self::connect(&url, Dialect::Sqlite, access)
+                    } else {
+                        Err(e)
+                    }
+                }),
             _ => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent)?;
                 }
-                let options = options
-                    .create_if_missing(access == Access::Create)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal);
-                Self::connect(options, access)
+                let mode = if access == Access::Create {
+                    "mode=rwc"
+                } else {
+                    "mode=rw"
+                };
+                Self::connect(&sqlite_file_url(&path, mode), Dialect::Sqlite, access)
             }
         };
         opened.map_err(|source| StoreError::Open {
@@ -167,33 +228,48 @@ impl Store {
         })
     }
 
-    fn connect(options: SqliteConnectOptions, access: Access) -> Result<Self, StoreError> {
+    fn connect(url: &str, dialect: Dialect, access: Access) -> Result<Self, StoreError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let options = options
-            .foreign_keys(true)
-            // Several `repro` processes share one file; writers wait rather than fail.
-            .busy_timeout(Duration::from_secs(30));
+        let settings = dialect.session_settings(access == Access::ReadOnly);
         // The pool spawns its maintenance task on the runtime.
         let _guard = rt.enter();
-        let pool = SqlitePoolOptions::new()
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(60))
-            .connect_lazy_with(options);
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    for statement in settings {
+                        conn.execute(*statement).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy(url)?;
         drop(_guard);
-        let store = Store { pool, rt };
+        let store = Store { pool, dialect, rt };
         match access {
-            Access::ReadOnly => store.check_schema()?,
-            _ => store.init()?,
+            Access::ReadOnly => {
+                store.probe(url, settings)?;
+                store.check_schema()?
+            }
+            _ => store.init(url, settings)?,
         }
         Ok(store)
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        }
     }
 
     /// A read-only store cannot be migrated, so it must already have every migration. One that
     /// is still being created by another process (no schema yet) gets the time `init` allows.
     fn check_schema(&self) -> Result<(), StoreError> {
-        let latest = MIGRATOR.iter().map(|m| m.version).max();
+        let latest = self.migrator().iter().map(|m| m.version).max();
         let mut attempt = 0;
         loop {
             let applied: Result<Option<i64>, StoreError> = self
@@ -204,8 +280,8 @@ impl Store {
                 .map_err(StoreError::from);
             let unfinished = match &applied {
                 Ok(applied) => *applied < latest,
-                // "no such table": an empty file, perhaps being created right now.
-                Err(e) => sqlite_code(e) == Some(SQLITE_ERROR),
+                // "no such table": an empty database, perhaps being created right now.
+                Err(e) => self.dialect.is_missing_table(e),
             };
             match applied {
                 Ok(_) if !unfinished => return Ok(()),
@@ -222,18 +298,16 @@ impl Store {
 
     /// Switching a fresh file to WAL and migrating it are not covered by the busy timeout
     /// everywhere, and sqlx takes no migration lock on SQLite, so two processes opening a new
-    /// database at once can collide; the loser waits and finds the work done.
-    fn init(&self) -> Result<(), StoreError> {
+    /// database at once can collide; the loser waits and finds the work done. (On PostgreSQL
+    /// the migrator holds an advisory lock.)
+    fn init(&self, url: &str, settings: &[&str]) -> Result<(), StoreError> {
         let mut attempt = 0;
         loop {
-            // The first connection runs the WAL pragma; it goes back to the pool inside the
-            // runtime, which returning a connection needs.
             let result = self
-                .run(async { self.pool.acquire().await.map(drop) })
-                .map_err(StoreError::from)
-                .and_then(|()| Ok(self.run(MIGRATOR.run(&self.pool))?));
+                .probe(url, settings)
+                .and_then(|()| Ok(self.run(self.migrator().run(&self.pool))?));
             match result {
-                Err(e) if attempt < INIT_RETRIES && lost_init_race(&e) => {
+                Err(e) if attempt < INIT_RETRIES && self.dialect == Dialect::Sqlite && lost_init_race(&e) => {
                     attempt += 1;
                     std::thread::sleep(INIT_BACKOFF * attempt);
                 }
@@ -242,8 +316,32 @@ impl Store {
         }
     }
 
+    /// Connects once, outside the pool: the pool retries a refused connection until its
+    /// acquire timeout, so an unreachable server or a file that is not a database would show
+    /// as a minute's wait and a timeout instead of its own error.
+    fn probe(&self, url: &str, settings: &[&str]) -> Result<(), StoreError> {
+        self.run(async {
+            let mut conn = AnyConnection::connect(url).await?;
+            for statement in settings {
+                conn.execute(*statement).await?;
+            }
+            conn.close().await
+        })?;
+        Ok(())
+    }
+
     fn run<F: Future>(&self, fut: F) -> F::Output {
         self.rt.block_on(fut)
+    }
+
+    /// All rows of `sql` with its one bound parameter.
+    fn fetch(&self, sql: &str, bound: &str) -> Result<Vec<AnyRow>, StoreError> {
+        Ok(self.run(sqlx::query(sql).bind(bound).fetch_all(&self.pool))?)
+    }
+
+    /// `sqlite` or `postgres`: which database this store is.
+    pub fn backend(&self) -> &'static str {
+        self.dialect.name()
     }
 }
 
@@ -267,7 +365,6 @@ fn lost_init_race(err: &StoreError) -> bool {
     }
 }
 
-const SQLITE_ERROR: i32 = 1;
 const SQLITE_READONLY: i32 = 8;
 const SQLITE_CANTOPEN: i32 = 14;
 
@@ -278,15 +375,17 @@ fn has_pending_log(path: &Path) -> bool {
     std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
 }
 
-/// The primary SQLite result code behind a store error, if SQLite gave one.
-fn sqlite_code(err: &StoreError) -> Option<i32> {
+/// The database's own error code behind a store error (SQLite's number, PostgreSQL's SQLSTATE).
+fn db_code(err: &StoreError) -> Option<String> {
     let db_err = match err {
         StoreError::Sql(sqlx::Error::Database(e)) => e,
         StoreError::Migrate(sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(e))) => e,
         _ => return None,
     };
-    db_err
-        .code()
-        .and_then(|c| c.parse::<i32>().ok())
-        .map(|c| c & 0xff)
+    db_err.code().map(|c| c.into_owned())
+}
+
+/// The primary SQLite result code behind a store error, if SQLite gave one.
+fn sqlite_code(err: &StoreError) -> Option<i32> {
+    db_code(err).and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff)
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::record::TRAIN_SPLIT;
@@ -92,7 +92,7 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-fn status_of(row: &SqliteRow) -> Result<RunStatus, StoreError> {
+fn status_of(row: &AnyRow) -> Result<RunStatus, StoreError> {
     Ok(row.try_get::<&str, _>("status")?.parse()?)
 }
 
@@ -104,7 +104,7 @@ impl Store {
                 "SELECT m.run_id, m.stage, m.labels, m.seed, r.status, r.attempt, r.error,
                         r.git_rev, r.dirty
                  FROM manifest_runs m JOIN runs r ON r.id = m.run_id
-                 WHERE m.manifest = ?1 AND m.profile = ?2 ORDER BY m.rowid",
+                 WHERE m.manifest = $1 AND m.profile = $2 ORDER BY m.rowid",
             )
             .bind(manifest)
             .bind(profile)
@@ -114,7 +114,7 @@ impl Store {
             sqlx::query(
                 "SELECT run_id, split, name, value FROM metrics
                  WHERE epoch IS NULL AND run_id IN
-                   (SELECT run_id FROM manifest_runs WHERE manifest = ?1 AND profile = ?2)",
+                   (SELECT run_id FROM manifest_runs WHERE manifest = $1 AND profile = $2)",
             )
             .bind(manifest)
             .bind(profile)
@@ -140,7 +140,7 @@ impl Store {
                     attempt: r.try_get::<i64, _>("attempt")? as u32,
                     error: r.try_get("error")?,
                     git_rev: r.try_get("git_rev")?,
-                    dirty: r.try_get("dirty")?,
+                    dirty: r.try_get::<Option<i64>, _>("dirty")?.map(|d| d != 0),
                     metrics: metrics.get(&run_id).cloned().unwrap_or_default(),
                     run_id,
                 })
@@ -190,7 +190,7 @@ impl Store {
     /// Every run, the latest started first, with its memberships and final test top-1: three queries
     /// whatever the number of runs.
     pub fn run_summaries(&self) -> Result<Vec<RunSummary>, StoreError> {
-        let all = |sql: &'static str| self.run(sqlx::query(sql).fetch_all(&self.pool));
+        let all = |sql: &str| self.run(sqlx::query(sql).fetch_all(&self.pool));
         let mut members: BTreeMap<String, Vec<Membership>> = BTreeMap::new();
         for r in all("SELECT run_id, manifest, profile, labels FROM manifest_runs ORDER BY rowid")? {
             members.entry(r.try_get("run_id")?).or_default().push(Membership {
@@ -205,11 +205,11 @@ impl Store {
         {
             top1.insert(r.try_get("run_id")?, r.try_get("value")?);
         }
-        all(
-            "SELECT id, stage, seed, status, attempt, datetime(started_at, 'unixepoch') AS started,
-                    wall_s, error
-             FROM runs ORDER BY started_at IS NULL, started_at DESC, id",
-        )?
+        all(&format!(
+            "SELECT id, stage, seed, status, attempt, {} AS started, wall_s, error
+                 FROM runs ORDER BY started_at IS NULL, started_at DESC, id",
+            self.dialect.utc("started_at")
+        ))?
         .iter()
         .map(|r| {
             let id: String = r.try_get("id")?;
@@ -232,7 +232,7 @@ impl Store {
     /// Full ids starting with `prefix`.
     pub fn resolve_prefix(&self, prefix: &str) -> Result<String, StoreError> {
         let rows = self.run(
-            sqlx::query("SELECT id FROM runs WHERE id >= ?1 AND id < ?1 || x'ff' LIMIT 5")
+            sqlx::query("SELECT id FROM runs WHERE substr(id, 1, length($1)) = $1 ORDER BY id LIMIT 5")
                 .bind(prefix)
                 .fetch_all(&self.pool),
         )?;
@@ -247,7 +247,7 @@ impl Store {
     /// Artifacts of a kind recorded for a run (parent checkpoints for dependent stages).
     pub fn artifacts_of(&self, id: &str, kind: &str) -> Result<Vec<String>, StoreError> {
         let rows = self.run(
-            sqlx::query("SELECT path FROM artifacts WHERE run_id = ?1 AND kind = ?2 ORDER BY path")
+            sqlx::query("SELECT path FROM artifacts WHERE run_id = $1 AND kind = $2 ORDER BY path")
                 .bind(id)
                 .bind(kind)
                 .fetch_all(&self.pool),
@@ -264,24 +264,25 @@ impl Store {
     /// Everything stored about each of `ids`, in their order, in one query per table however
     /// many runs are asked for (a site of 10,000 runs reads them a chunk at a time).
     pub fn run_details(&self, ids: &[&str]) -> Result<Vec<RunDetail>, StoreError> {
+        let in_ids = self.in_ids();
         let bound = ids_json(ids)?;
         let mut rows = by_run(self.fetch(
             &format!(
-                "SELECT *, id AS run_id, datetime(started_at, 'unixepoch') AS started,
-                        datetime(finished_at, 'unixepoch') AS finished
-                 FROM runs WHERE id {IN_IDS}"
+                "SELECT *, id AS run_id, {} AS started, {} AS finished FROM runs WHERE id {in_ids}",
+                self.dialect.utc("started_at"),
+                self.dialect.utc("finished_at"),
             ),
             &bound,
         )?)?;
         let mut parents = self.grouped(
-            &format!("SELECT run_id, parent_id FROM run_parents WHERE run_id {IN_IDS} ORDER BY parent_id"),
+            &format!("SELECT run_id, parent_id FROM run_parents WHERE run_id {in_ids} ORDER BY parent_id"),
             &bound,
             |r| Ok(r.try_get("parent_id")?),
         )?;
         let mut members = self.grouped(
             &format!(
                 "SELECT run_id, manifest, profile, labels FROM manifest_runs
-                 WHERE run_id {IN_IDS} ORDER BY manifest"
+                 WHERE run_id {in_ids} ORDER BY manifest"
             ),
             &bound,
             |r| {
@@ -317,7 +318,7 @@ impl Store {
 
     /// The config run `id` was registered with.
     pub fn run_config(&self, id: &str) -> Result<serde_json::Value, StoreError> {
-        let rows = self.fetch("SELECT config_json FROM runs WHERE id = ?1", id)?;
+        let rows = self.fetch("SELECT config_json FROM runs WHERE id = $1", id)?;
         let row = rows.first().ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         serde_json::from_str(row.try_get(0)?).map_err(corrupt)
     }
@@ -332,9 +333,10 @@ impl Store {
     /// The results of the runs in `bound` (a JSON array of ids), by id; runs not in the store
     /// are left out.
     fn results_by_id(&self, bound: &str) -> Result<BTreeMap<String, RunResult>, StoreError> {
+        let in_ids = self.in_ids();
         let mut out = BTreeMap::new();
         for r in self.fetch(
-            &format!("SELECT id, status, error FROM runs WHERE id {IN_IDS}"),
+            &format!("SELECT id, status, error FROM runs WHERE id {in_ids}"),
             bound,
         )? {
             let diverged = match status_of(&r)? {
@@ -353,7 +355,7 @@ impl Store {
         let mut classes = self.grouped(
             &format!(
                 "SELECT run_id, class, n_train, n_test, correct FROM class_metrics
-                 WHERE run_id {IN_IDS} ORDER BY run_id, class"
+                 WHERE run_id {in_ids} ORDER BY run_id, class"
             ),
             bound,
             |r| {
@@ -369,7 +371,7 @@ impl Store {
         let mut learned = self.grouped(
             &format!(
                 "SELECT run_id, module, name, value FROM learned_params
-                 WHERE run_id {IN_IDS} ORDER BY run_id, module, name"
+                 WHERE run_id {in_ids} ORDER BY run_id, module, name"
             ),
             bound,
             |r| {
@@ -383,7 +385,7 @@ impl Store {
         let mut artifacts = self.grouped(
             &format!(
                 "SELECT run_id, kind, path, sha256, bytes FROM artifacts
-                 WHERE run_id {IN_IDS} ORDER BY run_id, kind, path"
+                 WHERE run_id {in_ids} ORDER BY run_id, kind, path"
             ),
             bound,
             |r| {
@@ -398,7 +400,7 @@ impl Store {
         let details = self.fetch(
             &format!(
                 "SELECT run_id, reported_epoch, reliability, analyses FROM run_details
-                 WHERE run_id {IN_IDS}"
+                 WHERE run_id {in_ids}"
             ),
             bound,
         )?;
@@ -420,8 +422,9 @@ impl Store {
         Ok(out)
     }
 
-    fn fetch(&self, sql: &str, bound: &str) -> Result<Vec<SqliteRow>, StoreError> {
-        Ok(self.run(sqlx::query(sql).bind(bound).fetch_all(&self.pool))?)
+    /// Runs named by a JSON array bound as `$1`: one statement for any number of runs.
+    fn in_ids(&self) -> String {
+        format!("IN ({})", self.dialect.json_strings("$1"))
     }
 
     /// The rows of `sql` made into `T`s and grouped by their `run_id`, in row order.
@@ -429,7 +432,7 @@ impl Store {
         &self,
         sql: &str,
         bound: &str,
-        item: impl Fn(&SqliteRow) -> Result<T, StoreError>,
+        item: impl Fn(&AnyRow) -> Result<T, StoreError>,
     ) -> Result<BTreeMap<String, Vec<T>>, StoreError> {
         let mut out: BTreeMap<String, Vec<T>> = BTreeMap::new();
         for r in self.fetch(sql, bound)? {
@@ -440,9 +443,10 @@ impl Store {
 
     /// Final metrics, and the per-epoch training metrics in epoch order, into each result.
     fn add_metrics(&self, bound: &str, out: &mut BTreeMap<String, RunResult>) -> Result<(), StoreError> {
+        let in_ids = self.in_ids();
         let mut epochs: BTreeMap<String, BTreeMap<i64, BTreeMap<String, f64>>> = BTreeMap::new();
         for r in self.fetch(
-            &format!("SELECT run_id, split, epoch, name, value FROM metrics WHERE run_id {IN_IDS}"),
+            &format!("SELECT run_id, split, epoch, name, value FROM metrics WHERE run_id {in_ids}"),
             bound,
         )? {
             let id: String = r.try_get("run_id")?;
@@ -483,16 +487,13 @@ impl Store {
     }
 }
 
-/// Runs named by a JSON array bound as `?1`: one statement for any number of runs.
-const IN_IDS: &str = "IN (SELECT value FROM json_each(?1))";
-
 fn ids_json(ids: &[&str]) -> Result<String, StoreError> {
     serde_json::to_string(ids).map_err(corrupt)
 }
 
 /// Rows keyed by their `run_id` column.
-fn by_run(rows: Vec<SqliteRow>) -> Result<BTreeMap<String, Vec<SqliteRow>>, StoreError> {
-    let mut out: BTreeMap<String, Vec<SqliteRow>> = BTreeMap::new();
+fn by_run(rows: Vec<AnyRow>) -> Result<BTreeMap<String, Vec<AnyRow>>, StoreError> {
+    let mut out: BTreeMap<String, Vec<AnyRow>> = BTreeMap::new();
     for r in rows {
         out.entry(r.try_get("run_id")?).or_default().push(r);
     }
@@ -500,7 +501,7 @@ fn by_run(rows: Vec<SqliteRow>) -> Result<BTreeMap<String, Vec<SqliteRow>>, Stor
 }
 
 /// host, device, git_rev, command, started/finished (UTC), error, dirty, wall_s, versions.
-fn provenance(r: &SqliteRow) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {
+fn provenance(r: &AnyRow) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {
     let mut provenance = BTreeMap::new();
     for key in [
         "host", "device", "git_rev", "command", "started", "finished", "error",
@@ -508,8 +509,8 @@ fn provenance(r: &SqliteRow) -> Result<BTreeMap<String, serde_json::Value>, Stor
         let v: Option<String> = r.try_get(key)?;
         provenance.insert(key.to_string(), v.map_or(serde_json::Value::Null, Into::into));
     }
-    let dirty: Option<bool> = r.try_get("dirty")?;
-    provenance.insert("dirty".into(), dirty.into());
+    let dirty: Option<i64> = r.try_get("dirty")?;
+    provenance.insert("dirty".into(), dirty.map(|d| d != 0).into());
     let wall: Option<f64> = r.try_get("wall_s")?;
     provenance.insert("wall_s".into(), wall.into());
     let versions: Option<String> = r.try_get("versions")?;

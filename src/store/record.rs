@@ -10,9 +10,9 @@ use crate::result::{EpochMetrics, RunResult, RunStatus};
 
 /// Ends a run that this owner is running, as one statement (binds: id, owner, status, error,
 /// time).
-const END_RUN: &str = "UPDATE runs SET status = ?3, error = ?4, finished_at = ?5, wall_s = ?5 - started_at,
+const END_RUN: &str = "UPDATE runs SET status = $3, error = $4, finished_at = $5, wall_s = $5 - started_at,
         owner = NULL
- WHERE id = ?1 AND owner = ?2 AND status = 'running'";
+ WHERE id = $1 AND owner = $2 AND status = 'running'";
 
 /// Who runs a run, recorded when it is claimed.
 #[derive(Debug, Clone, Default)]
@@ -88,33 +88,39 @@ impl Store {
                 serde_json::json!([plan.nodes[m.node].id, m.stage, labels, m.seed])
             })
             .collect();
+        let d = self.dialect;
         self.run(async {
             let mut tx = self.pool.begin().await?;
             // A write first, so the transaction holds the write lock before it reads anything.
-            sqlx::query("DELETE FROM manifest_runs WHERE manifest = ?1 AND profile = ?2")
+            sqlx::query("DELETE FROM manifest_runs WHERE manifest = $1 AND profile = $2")
                 .bind(&plan.manifest)
                 .bind(&plan.profile)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT OR IGNORE INTO runs (id, stage, config_json, seed, created_at)
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2 FROM json_each(?1)",
-            )
+            sqlx::query(&format!(
+                "INSERT INTO runs (id, stage, config_json, seed, created_at)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, CAST(value ->> 3 AS BIGINT), $2
+                 FROM {} WHERE true ON CONFLICT DO NOTHING",
+                d.json_rows("$1")
+            ))
             .bind(serde_json::Value::Array(runs).to_string())
             .bind(now())
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT OR IGNORE INTO run_parents (run_id, parent_id)
-                 SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
-            )
+            sqlx::query(&format!(
+                "INSERT INTO run_parents (run_id, parent_id)
+                 SELECT value ->> 0, value ->> 1 FROM {} WHERE true ON CONFLICT DO NOTHING",
+                d.json_rows("$1")
+            ))
             .bind(serde_json::Value::Array(edges).to_string())
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT OR IGNORE INTO manifest_runs (manifest, profile, run_id, stage, labels, seed)
-                 SELECT ?2, ?3, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?1)",
-            )
+            sqlx::query(&format!(
+                "INSERT INTO manifest_runs (manifest, profile, run_id, stage, labels, seed)
+                 SELECT $2, $3, value ->> 0, value ->> 1, value ->> 2, CAST(value ->> 3 AS BIGINT)
+                 FROM {} WHERE true ON CONFLICT DO NOTHING",
+                d.json_rows("$1")
+            ))
             .bind(serde_json::Value::Array(members).to_string())
             .bind(&plan.manifest)
             .bind(&plan.profile)
@@ -127,11 +133,11 @@ impl Store {
 
     /// Status of each of `ids` that the store knows.
     pub fn statuses(&self, ids: &[&str]) -> Result<HashMap<String, RunStatus>, StoreError> {
-        let rows = self.run(
-            sqlx::query("SELECT id, status FROM runs WHERE id IN (SELECT value FROM json_each(?1))")
-                .bind(ids_json(ids))
-                .fetch_all(&self.pool),
-        )?;
+        let sql = format!(
+            "SELECT id, status FROM runs WHERE id IN ({})",
+            self.dialect.json_strings("$1")
+        );
+        let rows = self.fetch(&sql, &ids_json(ids))?;
         rows.iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get::<&str, _>("status")?.parse()?)))
             .collect()
@@ -145,13 +151,13 @@ impl Store {
         let p = claim.provenance;
         let row = self.run(
             sqlx::query(
-                "UPDATE runs SET status = 'running', attempt = attempt + 1, owner = ?2,
-                        heartbeat_at = ?3, started_at = ?3, finished_at = NULL, wall_s = NULL,
-                        error = NULL, host = ?4, device = ?5, git_rev = ?6, dirty = ?7,
-                        versions = ?8, command = ?9
-                 WHERE id = ?1 AND status IN ('pending', 'interrupted')
+                "UPDATE runs SET status = 'running', attempt = attempt + 1, owner = $2,
+                        heartbeat_at = $3, started_at = $3, finished_at = NULL, wall_s = NULL,
+                        error = NULL, host = $4, device = $5, git_rev = $6, dirty = $7,
+                        versions = $8, command = $9
+                 WHERE id = $1 AND status IN ('pending', 'interrupted')
                    AND NOT EXISTS (SELECT 1 FROM run_parents e JOIN runs r ON r.id = e.parent_id
-                                   WHERE e.run_id = ?1 AND r.status != 'done')
+                                   WHERE e.run_id = $1 AND r.status != 'done')
                  RETURNING attempt",
             )
             .bind(id)
@@ -160,7 +166,7 @@ impl Store {
             .bind(&p.host)
             .bind(claim.device)
             .bind(&p.git_rev)
-            .bind(p.dirty)
+            .bind(p.dirty.map(i64::from))
             .bind(&p.versions)
             .bind(&p.command)
             .fetch_optional(&self.pool),
@@ -178,11 +184,13 @@ impl Store {
             .collect();
         // One statement, so one implicit transaction: an epoch's metrics land together.
         self.run(
-            sqlx::query(
+            sqlx::query(&format!(
                 "INSERT INTO metrics (run_id, split, epoch, name, value)
-                 SELECT ?1, ?2, ?3, value ->> 0, value ->> 1 FROM json_each(?4) WHERE true
+                 SELECT $1, $2, $3, value ->> 0, CAST(value ->> 1 AS DOUBLE PRECISION)
+                 FROM {} WHERE true
                  ON CONFLICT (run_id, split, epoch, name) DO UPDATE SET value = excluded.value",
-            )
+                self.dialect.json_rows("$4")
+            ))
             .bind(id)
             .bind(TRAIN_SPLIT)
             .bind(metrics.epoch as i64)
@@ -219,18 +227,18 @@ impl Store {
                 return Err(StoreError::LostClaim(id.to_string()));
             }
             for table in ["class_metrics", "learned_params", "artifacts", "run_details"] {
-                sqlx::query(&format!("DELETE FROM {table} WHERE run_id = ?1"))
+                sqlx::query(&format!("DELETE FROM {table} WHERE run_id = $1"))
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query("DELETE FROM metrics WHERE run_id = ?1 AND epoch IS NULL")
+            sqlx::query("DELETE FROM metrics WHERE run_id = $1 AND epoch IS NULL")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             for (split, values) in &result.metrics {
                 for (name, value) in values {
-                    sqlx::query("INSERT INTO metrics (run_id, split, epoch, name, value) VALUES (?1, ?2, NULL, ?3, ?4)")
+                    sqlx::query("INSERT INTO metrics (run_id, split, epoch, name, value) VALUES ($1, $2, NULL, $3, $4)")
                         .bind(id)
                         .bind(split)
                         .bind(name)
@@ -240,7 +248,7 @@ impl Store {
                 }
             }
             sqlx::query(
-                "INSERT INTO run_details (run_id, reported_epoch, reliability, analyses) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO run_details (run_id, reported_epoch, reliability, analyses) VALUES ($1, $2, $3, $4)",
             )
             .bind(id)
             .bind(result.reported_epoch.map(|e| e as i64))
@@ -250,7 +258,7 @@ impl Store {
             .await?;
             for c in &result.classes {
                 sqlx::query(
-                    "INSERT INTO class_metrics (run_id, class, n_train, n_test, correct) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO class_metrics (run_id, class, n_train, n_test, correct) VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(id)
                 .bind(i64::from(c.class))
@@ -261,7 +269,8 @@ impl Store {
                 .await?;
             }
             for p in &result.learned {
-                sqlx::query("INSERT OR REPLACE INTO learned_params (run_id, module, name, value) VALUES (?1, ?2, ?3, ?4)")
+                sqlx::query("INSERT INTO learned_params (run_id, module, name, value) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (run_id, module, name) DO UPDATE SET value = excluded.value")
                     .bind(id)
                     .bind(&p.module)
                     .bind(&p.name)
@@ -270,7 +279,8 @@ impl Store {
                     .await?;
             }
             for a in &result.artifacts {
-                sqlx::query("INSERT OR REPLACE INTO artifacts (run_id, kind, path, sha256, bytes) VALUES (?1, ?2, ?3, ?4, ?5)")
+                sqlx::query("INSERT INTO artifacts (run_id, kind, path, sha256, bytes) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (run_id, kind, path) DO UPDATE SET sha256 = excluded.sha256, bytes = excluded.bytes")
                     .bind(id)
                     .bind(&a.kind)
                     .bind(a.path.display().to_string())
@@ -307,7 +317,7 @@ impl Store {
     /// Keeps this process's runs from looking abandoned to other hosts.
     pub fn heartbeat(&self, owner: &str) -> Result<(), StoreError> {
         self.run(
-            sqlx::query("UPDATE runs SET heartbeat_at = ?2 WHERE owner = ?1 AND status = 'running'")
+            sqlx::query("UPDATE runs SET heartbeat_at = $2 WHERE owner = $1 AND status = 'running'")
                 .bind(owner)
                 .bind(now())
                 .execute(&self.pool),
@@ -341,7 +351,7 @@ impl Store {
                 sqlx::query(
                     "UPDATE runs SET status = 'interrupted', owner = NULL,
                             error = 'process died while running'
-                     WHERE id = ?1 AND status = 'running' AND owner IS ?2",
+                     WHERE id = $1 AND status = 'running' AND owner IS NOT DISTINCT FROM $2",
                 )
                 .bind(&holder.run)
                 .bind(Some(&holder.owner).filter(|o| !o.is_empty()))
@@ -355,10 +365,11 @@ impl Store {
     /// `--retry-failed`: failed runs among `ids` become pending again.
     pub fn reset_failed(&self, ids: &[&str]) -> Result<usize, StoreError> {
         let done = self.run(
-            sqlx::query(
+            sqlx::query(&format!(
                 "UPDATE runs SET status = 'pending', error = NULL
-                 WHERE status = 'failed' AND id IN (SELECT value FROM json_each(?1))",
-            )
+                 WHERE status = 'failed' AND id IN ({})",
+                self.dialect.json_strings("$1")
+            ))
             .bind(ids_json(ids))
             .execute(&self.pool),
         )?;
@@ -368,30 +379,31 @@ impl Store {
     /// Deletes runs and everything derived from them (their dependants too), except running
     /// ones. Returns the runs removed with the files they had recorded, for the caller to delete.
     pub fn remove(&self, ids: &[&str]) -> Result<Vec<(String, Vec<std::path::PathBuf>)>, StoreError> {
+        let d = self.dialect;
+        let in_ids = format!("IN ({})", d.json_strings("$1"));
         self.run(async {
             let mut tx = self.pool.begin().await?;
-            // A no-op write takes the write lock before the reads below.
-            sqlx::query("UPDATE runs SET id = id WHERE 0")
-                .execute(&mut *tx)
-                .await?;
-            let rows = sqlx::query(
+            // Lock first: a run claimed between the reads below and the delete would be lost.
+            sqlx::query(d.lock_runs()).execute(&mut *tx).await?;
+            let rows = sqlx::query(&format!(
                 "WITH RECURSIVE doomed(id) AS (
-                     SELECT value FROM json_each(?1)
+                     {}
                      UNION SELECT e.run_id FROM run_parents e JOIN doomed d ON e.parent_id = d.id)
                  SELECT r.id FROM runs r JOIN doomed d ON r.id = d.id WHERE r.status != 'running'",
-            )
+                d.json_strings("$1")
+            ))
             .bind(ids_json(ids))
             .fetch_all(&mut *tx)
             .await?;
             let removed: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
             let refs: Vec<&str> = removed.iter().map(String::as_str).collect();
-            let files = sqlx::query(
-                "SELECT run_id, path FROM artifacts WHERE run_id IN (SELECT value FROM json_each(?1))",
-            )
+            let files = sqlx::query(&format!(
+                "SELECT run_id, path FROM artifacts WHERE run_id {in_ids}"
+            ))
             .bind(ids_json(&refs))
             .fetch_all(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?1))")
+            sqlx::query(&format!("DELETE FROM runs WHERE id {in_ids}"))
                 .bind(ids_json(&refs))
                 .execute(&mut *tx)
                 .await?;

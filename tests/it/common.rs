@@ -18,6 +18,50 @@ pub fn scratch() -> TempDir {
     dir
 }
 
+/// A fresh, empty database on the PostgreSQL server named by `REPRO_TEST_POSTGRES` (a URL whose
+/// role may create databases; `.ci/run` starts such a server), or None when it is not set.
+pub fn postgres_db() -> Option<String> {
+    use sqlx::Connection;
+    let Ok(admin) = std::env::var("REPRO_TEST_POSTGRES") else {
+        eprintln!("note: REPRO_TEST_POSTGRES is not set: PostgreSQL half of this test skipped");
+        return None;
+    };
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let name = format!(
+        "t{}_{}_{n}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::postgres::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("REPRO_TEST_POSTGRES={admin}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create a test database");
+    });
+    let (server, _) = admin.rsplit_once('/').expect("a URL ending in /DATABASE");
+    Some(format!("{server}/{name}"))
+}
+
+/// The stores a store test runs against: a SQLite file in `dir`, and a fresh PostgreSQL
+/// database when the tests have a server (`postgres_db`).
+pub fn store_urls(dir: &Path) -> Vec<String> {
+    let sqlite = dir.join(format!("s{}.sqlite", std::process::id()));
+    let mut urls = vec![sqlite.to_str().expect("UTF-8 temp dir").to_string()];
+    urls.extend(postgres_db());
+    urls
+}
+
 /// Planar (CHW) pixels of a fabricated image whose first three red bytes encode `index`, so a
 /// test can tell which source image ended up where.
 pub fn planar_pixels(index: usize) -> Vec<u8> {

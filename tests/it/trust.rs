@@ -180,14 +180,26 @@ fn verify_refuses_fixtures_that_check_nothing_and_says_each_error_once() {
 fn read_commands_never_create_a_store_and_unknown_urls_are_refused() {
     let sb = Sandbox::default();
     sb.manifest("t.yaml", &format!("id: t\n{FAKE}"));
-    let out = sb.run(&["status", "t", "--db", "postgres://localhost/x"]);
+    let out = sb.run(&["status", "t", "--db", "mysql://localhost/x"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("unsupported database URL"),
         "{}",
         stderr(&out)
     );
-    assert!(!sb.path("postgres:").exists());
+    assert!(!sb.path("mysql:").exists());
+    // A PostgreSQL server that is not there: its own error at once (not a pool timeout), naming
+    // the URL but not its password.
+    let started = std::time::Instant::now();
+    let out = sb.run(&["status", "--db", "postgres://repro:secret@127.0.0.1:1/x"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("results store postgres://repro:***@127.0.0.1:1/x"),
+        "{err}"
+    );
+    assert!(!err.contains("secret") && !err.contains("timed out"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
     let out = sb.run(&["status", "--db", "typo.sqlite"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(
