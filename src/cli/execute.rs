@@ -4,11 +4,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::cluster::{executor_config, submit, ExecutorArgs};
 use super::common::{DbArg, ManifestArgs};
 use super::progress::{Mode, RunProgress};
 use super::render::{render_after_run, TABLES_DIR};
 use repro::config::load::ManifestKind;
 use repro::config::ConfigError;
+use repro::exec::slurm::ExecutorKind;
 use repro::exec::{execute, provenance, ExecOptions, ExecSummary, FakeOr, Trainer};
 
 #[derive(Debug, Args)]
@@ -39,6 +41,8 @@ pub struct RunArgs {
     /// Also build the results site when the runs end (into DIR, default results/site)
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = super::report::SITE_DIR)]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
 }
 
 /// Returned after Ctrl-C, once running runs are marked interrupted (exit status 130).
@@ -63,6 +67,26 @@ pub fn cmd_run(
     let (m, plan) = args.manifest.plan(kind)?;
     if let Some(reason) = &m.manifest.unsupported {
         return Err(ConfigError::Usage(format!("{} cannot run: {reason}", m.manifest.id)).into());
+    }
+    let executor = executor_config(&m, &plan.profile, &args.executor)?;
+    if executor.kind == ExecutorKind::Slurm {
+        // The devices are the compute nodes', which each task checks where it runs.
+        let store = args.db.open()?;
+        if args.retry_failed {
+            let ids: Vec<&str> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
+            store.register_plan(&plan)?;
+            store.reset_failed(&ids)?;
+        }
+        return submit(
+            &plan,
+            &store,
+            &executor,
+            &args.db.db,
+            &args.out,
+            &args.device[0],
+            args.stale_after,
+            args.json,
+        );
     }
     // Every device is checked before anything is stored: a run on a device this build or
     // machine cannot drive would only be recorded as failed.

@@ -156,6 +156,9 @@ struct RunLine {
     error: Option<String>,
     metrics: BTreeMap<String, BTreeMap<String, f64>>,
     holder: Option<HolderLine>,
+    /// The Slurm job that runs or ran it, and its state in Slurm's queue (`None` once Slurm
+    /// no longer lists it).
+    job: Option<JobLine>,
 }
 
 pub fn cmd_status(args: StatusArgs) -> anyhow::Result<()> {
@@ -190,6 +193,7 @@ pub fn cmd_status(args: StatusArgs) -> anyhow::Result<()> {
         None => Default::default(),
     };
     let stored: HashMap<String, _> = stored.into_iter().map(|r| (r.run_id.clone(), r)).collect();
+    let queue = slurm_queue(stored.values().any(|r| r.job.is_some()));
     let lines: Vec<RunLine> = plan
         .nodes
         .iter()
@@ -203,6 +207,10 @@ pub fn cmd_status(args: StatusArgs) -> anyhow::Result<()> {
             error: stored.get(&n.id).and_then(|r| r.error.clone()),
             metrics: stored.get(&n.id).map(|r| r.metrics.clone()).unwrap_or_default(),
             holder: holders.iter().find(|h| h.run == n.id).map(HolderLine::of),
+            job: stored.get(&n.id).and_then(|r| r.job.clone()).map(|id| JobLine {
+                state: queue.get(&id).cloned(),
+                id,
+            }),
         })
         .collect();
     if args.json {
@@ -280,6 +288,24 @@ impl HolderLine {
     }
 }
 
+#[derive(Debug, Serialize)]
+struct JobLine {
+    id: String,
+    state: Option<String>,
+}
+
+/// Slurm's queue, when some run has a job; a store read where Slurm is not installed (results
+/// taken home) shows the job ids without states.
+fn slurm_queue(wanted: bool) -> HashMap<String, String> {
+    if !wanted {
+        return HashMap::new();
+    }
+    repro::exec::slurm::queue().unwrap_or_else(|e| {
+        eprintln!("note: job states unknown: {e}");
+        HashMap::new()
+    })
+}
+
 impl RunLine {
     /// `  top1 45.67  (error)` / `  (held by node7:42, heartbeat 3 s ago)`.
     fn details(&self) -> String {
@@ -300,6 +326,15 @@ impl RunLine {
                 .map(|s| format!("; stale: {s}, the next run takes it over"))
                 .unwrap_or_default();
             text.push_str(&format!("  (held by {}, {beat}{stale})", h.owner));
+        }
+        if let Some(job) = &self.job {
+            let state = match (&job.state, self.state) {
+                (Some(state), _) => format!(" {state}"),
+                // Marked running by a job Slurm has forgotten: it died with its job.
+                (None, NodeState::Running) => " not in queue".to_string(),
+                (None, _) => String::new(),
+            };
+            text.push_str(&format!("  [slurm {}{state}]", job.id));
         }
         if let Some(e) = &self.error {
             text.push_str(&format!("  ({e})"));

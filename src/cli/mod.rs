@@ -1,6 +1,7 @@
 //! `repro` subcommands of the orchestration half. Each takes its parsed arguments and returns
 //! anyhow::Result; `exit_code` maps errors to the process status (2: usage or input).
 
+mod cluster;
 mod common;
 mod db;
 mod execute;
@@ -15,6 +16,7 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 
+use cluster::{cmd_cancel, cmd_logs, cmd_task, CancelArgs, LogsArgs, TaskArgs, TaskInterrupted};
 use db::{cmd_db, DbArgs};
 use execute::{cmd_run, Interrupted, RunArgs};
 use inspect::{
@@ -70,6 +72,13 @@ pub enum Command {
     Train(TrainArgs),
     /// Manage results stores: copy runs between SQLite and PostgreSQL
     Db(DbArgs),
+    /// Cancel the Slurm jobs of a manifest's runs, or of single runs
+    Cancel(CancelArgs),
+    /// Print the output of a run's Slurm job
+    Logs(LogsArgs),
+    /// Run one run as a Slurm array task (what `run --executor slurm` submits)
+    #[command(hide = true)]
+    Task(TaskArgs),
     /// Check our models against reference PyTorch fixtures (model, weights, input, logits).
     ///
     /// Prints the largest absolute logit difference per check; exits 1 when one is over the
@@ -95,6 +104,9 @@ pub fn dispatch(cli: Cli, real: &dyn repro::exec::Trainer) -> anyhow::Result<()>
         Command::Report(a) => cmd_report(a),
         Command::Train(a) => cmd_train(a),
         Command::Db(a) => cmd_db(a),
+        Command::Cancel(a) => cmd_cancel(a),
+        Command::Logs(a) => cmd_logs(a),
+        Command::Task(a) => cmd_task(a, real, &VERSIONS),
         Command::Verify(a) => cmd_verify(a),
     }
 }
@@ -139,6 +151,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     first_status!(
         err,
         Interrupted,
+        TaskInterrupted,
         FolderBusy,
         Mismatch,
         Unusable,
@@ -148,6 +161,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         repro::backend::DeviceError,
         repro::train::TrainError,
         repro::store::StoreError,
+        repro::exec::slurm::SlurmError,
     )
     .unwrap_or(repro::exit::FAILURE)
 }

@@ -1,5 +1,6 @@
-//! Ctrl-C (SIGINT) and SIGTERM — sent by `timeout`, Slurm, Docker, systemd — both ask a command
-//! to stop after the current batch: runs are checkpointed and marked interrupted, and the
+//! Ctrl-C (SIGINT), SIGTERM — sent by `timeout`, Slurm, Docker, systemd — and SIGUSR1 (the
+//! warning a Slurm job asks for before its time limit) all ask a command to stop after the
+//! current batch: runs are checkpointed and marked interrupted, and the
 //! process exits 128 + the signal's number (130, 143) with a hint to resume. A second signal
 //! exits at once, for a trainer that does not look at the flag — but only a second request:
 //! `timeout` (and a shell's Ctrl-C) signal the process and its whole process group, so the one
@@ -39,7 +40,7 @@ extern "C" fn on_signal(signal: libc::c_int) {
 /// Installs the handler and returns the flag it sets (through a watcher thread: a handler may
 /// only touch plain atomics).
 pub fn cancellation() -> Arc<AtomicBool> {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
         // SAFETY: the handler only uses atomics and _exit, both async-signal-safe.
         unsafe {
             libc::signal(

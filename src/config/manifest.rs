@@ -33,6 +33,9 @@ pub struct Manifest {
     /// Why this manifest cannot run yet; it can still be planned and rendered.
     #[serde(default)]
     pub unsupported: Option<String>,
+    /// Executor settings (e.g. Slurm partition and time limit) for this manifest's runs.
+    #[serde(default)]
+    pub executor: Option<Value>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -162,6 +165,8 @@ pub struct Profile {
     /// What this profile changes about the experiment (e.g. a substituted dataset), for the
     /// rendered table's footnote.
     pub note: Option<String>,
+    /// Executor settings over the manifest's.
+    pub executor: Option<Value>,
 }
 
 impl TryFrom<Value> for Profile {
@@ -188,6 +193,7 @@ impl TryFrom<Value> for Profile {
             .map(serde_json::from_value::<String>)
             .transpose()
             .map_err(|e| format!("profile note: {e}"))?;
+        let executor = map.remove("executor");
         let stages = map
             .remove("stages")
             .map(serde_json::from_value::<BTreeMap<String, Value>>)
@@ -203,6 +209,7 @@ impl TryFrom<Value> for Profile {
             stages,
             axes,
             note,
+            executor,
         })
     }
 }

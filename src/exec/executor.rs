@@ -162,6 +162,71 @@ pub fn execute(
     Ok(summary)
 }
 
+/// Claims run `node` of `plan` and trains it in this thread, telling the store it is alive
+/// meanwhile: the scheduler's path for one run, for a task a cluster scheduler started. The
+/// plan holds the run and its parents; it is registered already. Returns how the run ended, or
+/// None when it cannot be claimed (done, held by another process, parents not done).
+pub fn execute_one(
+    plan: &Plan,
+    node: usize,
+    store: &Store,
+    trainer: &dyn Trainer,
+    provenance: &Provenance,
+    opts: &ExecOptions,
+    cancel: Arc<AtomicBool>,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<Option<(RunStatus, Option<String>)>, StoreError> {
+    let sh = Shared {
+        plan,
+        store,
+        trainer,
+        opts,
+        owner: format!("{}:{}", hostname(), std::process::id()),
+        provenance,
+        cancel,
+    };
+    let device = opts.devices.first().cloned().unwrap_or_else(|| "cpu".into());
+    let n = &plan.nodes[node];
+    let claim = Claim {
+        owner: &sh.owner,
+        device: &device,
+        provenance,
+    };
+    let Some(attempt) = store.claim(&n.id, &claim)? else {
+        return Ok(None);
+    };
+    on_event(&Event::Started {
+        run: n.id.clone(),
+        stage: n.stage.clone(),
+        device: device.clone(),
+        attempt,
+    });
+    let finished = AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut last_beat = Instant::now();
+            while !finished.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+                if last_beat.elapsed() > HEARTBEAT_EVERY {
+                    // A missed beat is retried at the next one; the run goes on meanwhile.
+                    let _ = store.heartbeat(&sh.owner);
+                    last_beat = Instant::now();
+                }
+            }
+        });
+        let outcome = run_one(&sh, node, attempt, &device, on_event);
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        outcome
+    })?;
+    on_event(&Event::Finished {
+        run: n.id.clone(),
+        stage: n.stage.clone(),
+        status: outcome.0,
+        error: outcome.1.clone(),
+    });
+    Ok(Some(outcome))
+}
+
 fn planned_event(states: &[NodeState]) -> Event {
     let count = |s: NodeState| states.iter().filter(|x| **x == s).count();
     Event::Planned {

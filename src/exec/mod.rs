@@ -6,10 +6,11 @@ mod executor;
 pub mod fake;
 pub mod provenance;
 mod report;
+pub mod slurm;
 pub mod trainer;
 
 pub use burn_trainer::BurnTrainer;
-pub use executor::{execute, Event, ExecOptions, ExecSummary};
+pub use executor::{execute, execute_one, Event, ExecOptions, ExecSummary};
 pub use fake::FakeTrainer;
 pub use report::{plan_report, PlanReport};
 pub use trainer::{Observer, ParentRun, RunContext, RunSpec, TrainError, Trainer};

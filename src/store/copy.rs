@@ -44,6 +44,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("wall_s", Real),
             ("error", Text),
             ("job", Text),
+            ("job_log", Text),
             ("log_tail", Text),
         ],
     ),

@@ -27,6 +27,8 @@ pub struct MemberRun {
     pub dirty: Option<bool>,
     /// Final metrics only.
     pub metrics: Metrics,
+    /// The scheduler job that runs or last ran it (Slurm: `1234_7`).
+    pub job: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,7 +104,7 @@ impl Store {
         let rows = self.run(
             sqlx::query(
                 "SELECT m.run_id, m.stage, m.labels, m.seed, r.status, r.attempt, r.error,
-                        r.git_rev, r.dirty
+                        r.git_rev, r.dirty, r.job
                  FROM manifest_runs m JOIN runs r ON r.id = m.run_id
                  WHERE m.manifest = $1 AND m.profile = $2 ORDER BY m.rowid",
             )
@@ -142,6 +144,7 @@ impl Store {
                     git_rev: r.try_get("git_rev")?,
                     dirty: r.try_get::<Option<i64>, _>("dirty")?.map(|d| d != 0),
                     metrics: metrics.get(&run_id).cloned().unwrap_or_default(),
+                    job: r.try_get("job")?,
                     run_id,
                 })
             })
@@ -314,6 +317,26 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// What a run is, as registered: `(stage, seed, config JSON, parent ids)`.
+    pub fn run_definition(&self, id: &str) -> Result<(String, u64, String, Vec<String>), StoreError> {
+        let rows = self.fetch("SELECT stage, seed, config_json FROM runs WHERE id = $1", id)?;
+        let row = rows.first().ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let parents = self
+            .fetch(
+                "SELECT parent_id FROM run_parents WHERE run_id = $1 ORDER BY parent_id",
+                id,
+            )?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        Ok((
+            row.try_get("stage")?,
+            row.try_get::<i64, _>("seed")? as u64,
+            row.try_get("config_json")?,
+            parents,
+        ))
     }
 
     /// The config run `id` was registered with.
@@ -504,7 +527,7 @@ fn by_run(rows: Vec<AnyRow>) -> Result<BTreeMap<String, Vec<AnyRow>>, StoreError
 fn provenance(r: &AnyRow) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {
     let mut provenance = BTreeMap::new();
     for key in [
-        "host", "device", "git_rev", "command", "started", "finished", "error",
+        "host", "device", "git_rev", "command", "started", "finished", "error", "job", "job_log", "log_tail",
     ] {
         let v: Option<String> = r.try_get(key)?;
         provenance.insert(key.to_string(), v.map_or(serde_json::Value::Null, Into::into));

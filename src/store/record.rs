@@ -421,4 +421,90 @@ impl Store {
                 .collect())
         })
     }
+
+    /// Records which scheduler job runs each run and where its output goes: `(run, job, log)`.
+    pub fn set_jobs(&self, jobs: &[(String, String, String)]) -> Result<(), StoreError> {
+        let rows: Vec<_> = jobs
+            .iter()
+            .map(|(r, j, l)| serde_json::json!([r, j, l]))
+            .collect();
+        self.run(
+            sqlx::query(&format!(
+                "UPDATE runs SET job = j.value ->> 1, job_log = j.value ->> 2
+                 FROM (SELECT value FROM {}) AS j WHERE runs.id = j.value ->> 0",
+                self.dialect.json_rows("$1")
+            ))
+            .bind(serde_json::Value::Array(rows).to_string())
+            .execute(&self.pool),
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the jobs of `ids` (`repro cancel`): a task whose run no longer names its job
+    /// does not requeue itself. Runs not running nor finished are marked interrupted, with
+    /// `reason`, so that they show as stopped. Returns the jobs that were recorded.
+    pub fn cancel_jobs(&self, ids: &[&str], reason: &str) -> Result<Vec<String>, StoreError> {
+        let in_ids = format!("IN ({})", self.dialect.json_strings("$1"));
+        let bound = ids_json(ids);
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            let jobs: Vec<String> = sqlx::query(&format!(
+                "SELECT job FROM runs WHERE job IS NOT NULL AND status IN ('pending', 'running', 'interrupted')
+                 AND id {in_ids} ORDER BY job"
+            ))
+            .bind(&bound)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+            sqlx::query(&format!(
+                "UPDATE runs SET job = NULL,
+                        status = CASE WHEN status = 'pending' THEN 'interrupted' ELSE status END,
+                        error = CASE WHEN status IN ('pending', 'interrupted') THEN $2 ELSE error END
+                 WHERE job IS NOT NULL AND id {in_ids}"
+            ))
+            .bind(&bound)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(jobs)
+        })
+    }
+
+    /// The job recorded for run `id` and the file its output goes to.
+    pub fn job_of(&self, id: &str) -> Result<(Option<String>, Option<String>), StoreError> {
+        let rows = self.fetch("SELECT job, job_log FROM runs WHERE id = $1", id)?;
+        let row = rows.first().ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// A scheduler runs one job at a time under one id: a run still marked running by `job`
+    /// when that job starts again was left by its previous start (a node that died, a
+    /// process killed without warning) and is taken back at once. Returns whether it was.
+    pub fn take_back_from_job(&self, id: &str, job: &str, why: &str) -> Result<bool, StoreError> {
+        let done = self.run(
+            sqlx::query(
+                "UPDATE runs SET status = 'interrupted', owner = NULL, error = $3
+                 WHERE id = $1 AND status = 'running' AND job = $2",
+            )
+            .bind(id)
+            .bind(job)
+            .bind(why)
+            .execute(&self.pool),
+        )?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Keeps the end of a failed run's job output with the run.
+    pub fn set_log_tail(&self, id: &str, tail: &str) -> Result<(), StoreError> {
+        self.run(
+            sqlx::query("UPDATE runs SET log_tail = $2 WHERE id = $1")
+                .bind(id)
+                .bind(tail)
+                .execute(&self.pool),
+        )?;
+        Ok(())
+    }
 }

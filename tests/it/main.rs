@@ -4,6 +4,7 @@ mod common;
 
 mod activations;
 mod cli;
+mod cluster;
 mod data_augment;
 mod data_cifar;
 mod data_cifar_lt;
