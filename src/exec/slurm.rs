@@ -167,6 +167,19 @@ pub fn requeue(job: &str) -> Result<(), SlurmError> {
     slurm_command("scontrol", &["requeue".to_string(), job.to_string()]).map(drop)
 }
 
+/// The most tasks one job array may have here: Slurm's `MaxArraySize` (task ids run from 0 to
+/// MaxArraySize - 1); 1001 by default.
+fn max_array_tasks() -> Result<usize, SlurmError> {
+    let config = slurm_command("scontrol", &["show".to_string(), "config".to_string()])?;
+    let size = config
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| k.trim() == "MaxArraySize")
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(1001);
+    Ok(size.max(1))
+}
+
 /// A value as one shell word.
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -275,6 +288,51 @@ fn dependency(
     }
 }
 
+/// Writes the script and run list of one array (`name`: the stage, or `stage.part`) and
+/// submits it.
+#[allow(clippy::too_many_arguments)]
+fn submit_array(
+    plan: &Plan,
+    cfg: &ExecutorConfig,
+    task: &TaskCommand,
+    dir: &Path,
+    name: &str,
+    runs: &[usize],
+    submitted: &HashMap<usize, (String, usize)>,
+    held: &HashMap<usize, String>,
+) -> Result<StageJob, SlurmError> {
+    let runs_file = dir.join(format!("{name}.runs"));
+    let lines: Vec<&str> = runs.iter().map(|&i| plan.nodes[i].id.as_str()).collect();
+    write(&runs_file, &(lines.join("\n") + "\n"))?;
+    let output = dir.join(format!("{name}-%A_%a.out"));
+    let job_name = format!("repro-{}-{name}", plan.manifest);
+    let script_path = dir.join(format!("{name}.sbatch"));
+    write(&script_path, &script(cfg, task, &job_name, &runs_file, &output))?;
+    let dependency = dependency(plan, runs, submitted, held);
+    let mut array = format!("--array=0-{}", runs.len() - 1);
+    if let Some(cap) = cfg.max_concurrent {
+        array.push_str(&format!("%{cap}"));
+    }
+    let mut args = vec!["--parsable".to_string(), array];
+    if !dependency.is_empty() {
+        // A parent that fails makes Slurm drop the waiting tasks instead of keeping them
+        // queued forever; their runs stay pending in the store.
+        args.push(format!("--dependency={dependency}"));
+        args.push("--kill-on-invalid-dep=yes".to_string());
+    }
+    args.push(script_path.display().to_string());
+    let out = slurm_command("sbatch", &args)?;
+    // `--parsable` prints `jobid` or `jobid;cluster`.
+    let job = out.trim().split(';').next().unwrap_or_default().to_string();
+    Ok(StageJob {
+        stage: name.to_string(),
+        job,
+        runs: runs.len(),
+        dependency,
+        script: script_path,
+    })
+}
+
 /// Submits every run of `plan` that is to run and not already queued: one job array per stage,
 /// in dependency order, each waiting for the arrays (or earlier jobs) holding its runs'
 /// parents. Records each run's job and output file in the store as soon as its array is
@@ -330,55 +388,40 @@ pub fn submit(
         path: dir.clone(),
         source,
     })?;
+    // A stage larger than the cluster allows one array to be goes in several arrays, cut at
+    // the same places in every stage, so that a 1:1 chain of stages stays `aftercorr`.
+    let chunk = max_array_tasks()?;
     let mut submitted: HashMap<usize, (String, usize)> = HashMap::new();
-    for runs in by_stage.values() {
-        let stage = plan.nodes[runs[0]].stage.clone();
-        let runs_file = dir.join(format!("{stage}.runs"));
-        let lines: Vec<&str> = runs.iter().map(|&i| plan.nodes[i].id.as_str()).collect();
-        write(&runs_file, &(lines.join("\n") + "\n"))?;
-        let output = dir.join(format!("{stage}-%A_%a.out"));
-        let name = format!("repro-{}-{stage}", plan.manifest);
-        let script_path = dir.join(format!("{stage}.sbatch"));
-        write(&script_path, &script(cfg, task, &name, &runs_file, &output))?;
-        let dependency = dependency(plan, runs, &submitted, &held);
-        let mut array = format!("--array=0-{}", runs.len() - 1);
-        if let Some(cap) = cfg.max_concurrent {
-            array.push_str(&format!("%{cap}"));
+    for stage_runs in by_stage.values() {
+        let stage = plan.nodes[stage_runs[0]].stage.clone();
+        let chunks = stage_runs.len().div_ceil(chunk);
+        for (part, runs) in stage_runs.chunks(chunk).enumerate() {
+            let name = match chunks {
+                1 => stage.clone(),
+                _ => format!("{stage}.{part}"),
+            };
+            let job = submit_array(plan, cfg, task, &dir, &name, runs, &submitted, &held)?;
+            let recorded: Vec<(String, String, String)> = runs
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| {
+                    let log = dir.join(format!("{name}-{}_{k}.out", job.job));
+                    (
+                        plan.nodes[i].id.clone(),
+                        format!("{}_{k}", job.job),
+                        log.display().to_string(),
+                    )
+                })
+                .collect();
+            store.set_jobs(&recorded)?;
+            for (k, &i) in runs.iter().enumerate() {
+                submitted.insert(i, (job.job.clone(), k));
+            }
+            summary.jobs.push(StageJob {
+                stage: stage.clone(),
+                ..job
+            });
         }
-        let mut args = vec!["--parsable".to_string(), array];
-        if !dependency.is_empty() {
-            // A parent that fails makes Slurm drop the waiting tasks instead of keeping them
-            // queued forever; their runs stay pending in the store.
-            args.push(format!("--dependency={dependency}"));
-            args.push("--kill-on-invalid-dep=yes".to_string());
-        }
-        args.push(script_path.display().to_string());
-        let out = slurm_command("sbatch", &args)?;
-        // `--parsable` prints `jobid` or `jobid;cluster`.
-        let job = out.trim().split(';').next().unwrap_or_default().to_string();
-        let recorded: Vec<(String, String, String)> = runs
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| {
-                let log = dir.join(format!("{stage}-{job}_{k}.out"));
-                (
-                    plan.nodes[i].id.clone(),
-                    format!("{job}_{k}"),
-                    log.display().to_string(),
-                )
-            })
-            .collect();
-        store.set_jobs(&recorded)?;
-        for (k, &i) in runs.iter().enumerate() {
-            submitted.insert(i, (job.clone(), k));
-        }
-        summary.jobs.push(StageJob {
-            stage,
-            job,
-            runs: runs.len(),
-            dependency,
-            script: script_path,
-        });
     }
     Ok(summary)
 }

@@ -294,6 +294,69 @@ fn a_real_training_run_through_slurm_is_rendered() {
     assert!(table.contains("| relu |"), "{table}");
 }
 
+/// Stand-ins for sbatch (appends each script to results/submitted.txt, prints job ids 1, 2, …),
+/// squeue (an empty queue) and scontrol (`MaxArraySize`), in the sandbox's bin/; returns a PATH
+/// that finds them first. For what a submission sends, without a cluster.
+fn fake_slurm(sb: &Sandbox, max_array_size: usize) -> String {
+    let bin = sb.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let results = sb.path("results");
+    let sbatch = format!(
+        "echo \"$*\" >> {r}/sbatch-args.txt; for a; do f=$a; done; cat \"$f\" >> {r}/submitted.txt\n\
+         n=$(($(cat {r}/jobs 2>/dev/null || echo 0) + 1)); echo $n > {r}/jobs; echo $n",
+        r = results.display()
+    );
+    for (name, body) in [
+        ("sbatch", sbatch),
+        ("squeue", "true".to_string()),
+        (
+            "scontrol",
+            format!("echo 'MaxArraySize            = {max_array_size}'"),
+        ),
+    ] {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn a_stage_larger_than_slurm_allows_goes_in_several_arrays_still_paired() {
+    let sb = Sandbox::default();
+    sb.manifest("wide.yaml", &staged("wide", "relu, aglu, gelu, elu", 1, 0));
+    let path = fake_slurm(&sb, 3);
+    let out = sb
+        .cmd(&["run", "wide", "--executor", "slurm", "--json"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let submission: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let jobs: Vec<String> = submission["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| format!("{} {} {} {}", j["stage"], j["job"], j["runs"], j["dependency"]))
+        .collect();
+    // MaxArraySize 3: task ids 0..=2, so at most 3 runs an array, cut alike in both stages.
+    assert_eq!(
+        jobs,
+        [
+            r#""pre" "1" 3 """#,
+            r#""pre" "2" 1 """#,
+            r#""fine" "3" 3 "aftercorr:1""#,
+            r#""fine" "4" 1 "aftercorr:2""#,
+        ]
+    );
+    let args = std::fs::read_to_string(sb.path("results/sbatch-args.txt")).unwrap();
+    assert!(
+        args.contains("--array=0-2 ") && args.contains("--array=0-0 "),
+        "{args}"
+    );
+}
+
 #[test]
 fn executor_settings_layer_user_file_manifest_profile_and_flags() {
     let sb = Sandbox::default();
@@ -308,22 +371,7 @@ fn executor_settings_layer_user_file_manifest_profile_and_flags() {
         "executor:\n  account: from-user\n  partition: from-user\n",
     )
     .unwrap();
-    // A fake sbatch that prints the script it was given, so the layering shows without a cluster.
-    let bin = sb.path("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for (name, body) in [
-        (
-            "sbatch",
-            "for a; do f=$a; done; cat \"$f\" >> \"$(dirname \"$f\")/../../submitted.txt\"; echo 77",
-        ),
-        ("squeue", "true"),
-    ] {
-        let path = bin.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let path = fake_slurm(&sb, 1001);
     let out = sb
         .cmd(&[
             "run",
@@ -341,11 +389,7 @@ fn executor_settings_layer_user_file_manifest_profile_and_flags() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("train: job 77 (1 runs)"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("train: job 1 (1 runs)"), "{}", stdout(&out));
     let script = std::fs::read_to_string(sb.path("results/submitted.txt")).unwrap();
     for line in [
         "#SBATCH --account=from-user",
