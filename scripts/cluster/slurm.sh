@@ -102,6 +102,10 @@ SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2,bf_interval=1
 # Finished jobs stay visible to scontrol show job for a minute.
 MinJobAge=60
+# Every array task counts against MaxJobCount (default 10000): room for a
+# 10,000-run sweep (bench/cluster-submit.sh) next to other jobs, as a
+# cluster's own configuration would have.
+MaxJobCount=50000
 KillWait=2
 JobRequeue=1
 ReturnToService=2

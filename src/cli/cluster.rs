@@ -150,33 +150,38 @@ pub fn executor_config(
         .map_err(|e| ConfigError::invalid("executor settings", None, e.to_string()))?)
 }
 
-/// `repro run --executor slurm`: registers the plan, submits its runs and returns.
-pub fn submit(
-    plan: &Plan,
-    store: &Store,
-    cfg: &ExecutorConfig,
+/// What each task of a submission runs: this binary, with the store made absolute for tasks
+/// that start in another folder.
+pub fn task_command(
     db: &str,
     out_root: &Path,
     device: &str,
     stale_after_s: f64,
-    json: bool,
-) -> anyhow::Result<()> {
-    if db.starts_with("postgres") {
-        // Nothing to say: the cluster's nodes share it.
-    } else {
-        eprintln!(
-            "note: a SQLite store is safe only while every task runs on this machine; on a cluster use --db postgres://…"
-        );
-    }
-    store.register_plan(plan)?;
-    let task = TaskCommand {
+) -> anyhow::Result<TaskCommand> {
+    Ok(TaskCommand {
         program: std::env::current_exe()?,
         db: absolute_db(db),
         out_root: out_root.to_path_buf(),
         device: device.to_string(),
         stale_after_s,
-    };
-    let submission = slurm::submit(plan, store, cfg, &task)?;
+    })
+}
+
+/// `repro run --executor slurm`: registers the plan, submits its runs and returns.
+pub fn submit(
+    plan: &Plan,
+    store: &Store,
+    cfg: &ExecutorConfig,
+    task: &TaskCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    if store.backend() == "sqlite" {
+        eprintln!(
+            "note: a SQLite store is safe only while every task runs on this machine; on a cluster use --db postgres://…"
+        );
+    }
+    store.register_plan(plan)?;
+    let submission = slurm::submit(plan, store, cfg, task)?;
     if json {
         return print_json(&submission);
     }
@@ -374,19 +379,11 @@ fn work(args: TaskArgs, real: &dyn Trainer, versions: &[(&str, &str)]) -> anyhow
     let cancel = super::signals::cancellation();
     let prov = provenance::collect(versions);
     let progress = RunProgress::new(Mode::Lines);
-    let node = plan.nodes.len() - 1;
     let mut told = String::new();
     loop {
-        let outcome = execute_one(
-            &plan,
-            node,
-            &store,
-            &FakeOr(real),
-            &prov,
-            &opts,
-            cancel.clone(),
-            &|e| progress.event(e),
-        )?;
+        let outcome = execute_one(&plan, &store, &FakeOr(real), &prov, &opts, cancel.clone(), &|e| {
+            progress.event(e)
+        })?;
         match outcome {
             Some((RunStatus::Done | RunStatus::Diverged, _)) => break,
             Some((RunStatus::Interrupted, _)) => return Err(TaskInterrupted(id).into()),

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::cluster::{executor_config, submit, ExecutorArgs};
+use super::cluster::{executor_config, submit, task_command, ExecutorArgs};
 use super::common::{DbArg, ManifestArgs};
 use super::progress::{Mode, RunProgress};
 use super::render::{render_after_run, TABLES_DIR};
@@ -77,16 +77,8 @@ pub fn cmd_run(
             store.register_plan(&plan)?;
             store.reset_failed(&ids)?;
         }
-        return submit(
-            &plan,
-            &store,
-            &executor,
-            &args.db.db,
-            &args.out,
-            &args.device[0],
-            args.stale_after,
-            args.json,
-        );
+        let task = task_command(&args.db.db, &args.out, &args.device[0], args.stale_after)?;
+        return submit(&plan, &store, &executor, &task, args.json);
     }
     // Every device is checked before anything is stored: a run on a device this build or
     // machine cannot drive would only be recorded as failed.

@@ -162,13 +162,12 @@ pub fn execute(
     Ok(summary)
 }
 
-/// Claims run `node` of `plan` and trains it in this thread, telling the store it is alive
+/// Claims the last run of `plan` and trains it in this thread, telling the store it is alive
 /// meanwhile: the scheduler's path for one run, for a task a cluster scheduler started. The
-/// plan holds the run and its parents; it is registered already. Returns how the run ended, or
-/// None when it cannot be claimed (done, held by another process, parents not done).
+/// plan holds the run after its parents; it is registered already. Returns how the run ended,
+/// or None when it cannot be claimed (done, held by another process, parents not done).
 pub fn execute_one(
     plan: &Plan,
-    node: usize,
     store: &Store,
     trainer: &dyn Trainer,
     provenance: &Provenance,
@@ -186,6 +185,7 @@ pub fn execute_one(
         cancel,
     };
     let device = opts.devices.first().cloned().unwrap_or_else(|| "cpu".into());
+    let node = plan.nodes.len() - 1;
     let n = &plan.nodes[node];
     let claim = Claim {
         owner: &sh.owner,

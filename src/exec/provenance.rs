@@ -30,7 +30,11 @@ pub fn collect(extra_versions: &[(&str, &str)]) -> Provenance {
         git_rev,
         dirty,
         versions: serde_json::Value::Object(versions).to_string(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        // A database password given on the command line is not kept with every run.
+        command: std::env::args()
+            .map(|a| crate::store::redacted(&a))
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 

@@ -82,6 +82,11 @@ pub enum SlurmError {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{submitted} of the runs to submit are queued and recorded; submitting the rest failed (run the same command again to submit them): {source}")]
+    Partial {
+        submitted: usize,
+        source: Box<SlurmError>,
+    },
 }
 
 impl crate::exit::ExitStatus for SlurmError {
@@ -288,49 +293,59 @@ fn dependency(
     }
 }
 
-/// Writes the script and run list of one array (`name`: the stage, or `stage.part`) and
-/// submits it.
-#[allow(clippy::too_many_arguments)]
-fn submit_array(
-    plan: &Plan,
-    cfg: &ExecutorConfig,
-    task: &TaskCommand,
-    dir: &Path,
-    name: &str,
-    runs: &[usize],
-    submitted: &HashMap<usize, (String, usize)>,
-    held: &HashMap<usize, String>,
-) -> Result<StageJob, SlurmError> {
-    let runs_file = dir.join(format!("{name}.runs"));
-    let lines: Vec<&str> = runs.iter().map(|&i| plan.nodes[i].id.as_str()).collect();
-    write(&runs_file, &(lines.join("\n") + "\n"))?;
-    let output = dir.join(format!("{name}-%A_%a.out"));
-    let job_name = format!("repro-{}-{name}", plan.manifest);
-    let script_path = dir.join(format!("{name}.sbatch"));
-    write(&script_path, &script(cfg, task, &job_name, &runs_file, &output))?;
-    let dependency = dependency(plan, runs, submitted, held);
-    let mut array = format!("--array=0-{}", runs.len() - 1);
-    if let Some(cap) = cfg.max_concurrent {
-        array.push_str(&format!("%{cap}"));
+/// What every array of one submission shares.
+struct Submitter<'a> {
+    plan: &'a Plan,
+    cfg: &'a ExecutorConfig,
+    task: &'a TaskCommand,
+    /// Scripts, run lists and job output of this submission.
+    dir: PathBuf,
+}
+
+impl Submitter<'_> {
+    /// Writes the script and run list of one array (`name`: the stage, or `stage.part`) and
+    /// submits it, waiting for the jobs of its runs' parents (`submitted` now, `held` before).
+    fn submit_array(
+        &self,
+        name: &str,
+        runs: &[usize],
+        submitted: &HashMap<usize, (String, usize)>,
+        held: &HashMap<usize, String>,
+    ) -> Result<StageJob, SlurmError> {
+        let runs_file = self.dir.join(format!("{name}.runs"));
+        let lines: Vec<&str> = runs.iter().map(|&i| self.plan.nodes[i].id.as_str()).collect();
+        write(&runs_file, &(lines.join("\n") + "\n"))?;
+        let output = self.dir.join(format!("{name}-%A_%a.out"));
+        let job_name = format!("repro-{}-{name}", self.plan.manifest);
+        let script_path = self.dir.join(format!("{name}.sbatch"));
+        write(
+            &script_path,
+            &script(self.cfg, self.task, &job_name, &runs_file, &output),
+        )?;
+        let dependency = dependency(self.plan, runs, submitted, held);
+        let mut array = format!("--array=0-{}", runs.len() - 1);
+        if let Some(cap) = self.cfg.max_concurrent {
+            array.push_str(&format!("%{cap}"));
+        }
+        let mut args = vec!["--parsable".to_string(), array];
+        if !dependency.is_empty() {
+            // A parent that fails makes Slurm drop the waiting tasks instead of keeping them
+            // queued forever; their runs stay pending in the store.
+            args.push(format!("--dependency={dependency}"));
+            args.push("--kill-on-invalid-dep=yes".to_string());
+        }
+        args.push(script_path.display().to_string());
+        let out = slurm_command("sbatch", &args)?;
+        // `--parsable` prints `jobid` or `jobid;cluster`.
+        let job = out.trim().split(';').next().unwrap_or_default().to_string();
+        Ok(StageJob {
+            stage: name.to_string(),
+            job,
+            runs: runs.len(),
+            dependency,
+            script: script_path,
+        })
     }
-    let mut args = vec!["--parsable".to_string(), array];
-    if !dependency.is_empty() {
-        // A parent that fails makes Slurm drop the waiting tasks instead of keeping them
-        // queued forever; their runs stay pending in the store.
-        args.push(format!("--dependency={dependency}"));
-        args.push("--kill-on-invalid-dep=yes".to_string());
-    }
-    args.push(script_path.display().to_string());
-    let out = slurm_command("sbatch", &args)?;
-    // `--parsable` prints `jobid` or `jobid;cluster`.
-    let job = out.trim().split(';').next().unwrap_or_default().to_string();
-    Ok(StageJob {
-        stage: name.to_string(),
-        job,
-        runs: runs.len(),
-        dependency,
-        script: script_path,
-    })
 }
 
 /// Submits every run of `plan` that is to run and not already queued: one job array per stage,
@@ -388,6 +403,7 @@ pub fn submit(
         path: dir.clone(),
         source,
     })?;
+    let submitter = Submitter { plan, cfg, task, dir };
     // A stage larger than the cluster allows one array to be goes in several arrays, cut at
     // the same places in every stage, so that a 1:1 chain of stages stays `aftercorr`.
     let chunk = max_array_tasks()?;
@@ -400,12 +416,21 @@ pub fn submit(
                 1 => stage.clone(),
                 _ => format!("{stage}.{part}"),
             };
-            let job = submit_array(plan, cfg, task, &dir, &name, runs, &submitted, &held)?;
+            let job =
+                submitter
+                    .submit_array(&name, runs, &submitted, &held)
+                    .map_err(|source| match submitted.len() {
+                        0 => source,
+                        submitted => SlurmError::Partial {
+                            submitted,
+                            source: Box::new(source),
+                        },
+                    })?;
             let recorded: Vec<(String, String, String)> = runs
                 .iter()
                 .enumerate()
                 .map(|(k, &i)| {
-                    let log = dir.join(format!("{name}-{}_{k}.out", job.job));
+                    let log = submitter.dir.join(format!("{name}-{}_{k}.out", job.job));
                     (
                         plan.nodes[i].id.clone(),
                         format!("{}_{k}", job.job),

@@ -82,8 +82,9 @@ impl Location {
     }
 }
 
-/// A database URL without its password, to show in messages.
-fn redacted(url: &str) -> String {
+/// A database URL (or any text holding one, like `--db=postgres://…`) without its password, to
+/// show in messages and to record in a run's provenance.
+pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -388,4 +389,25 @@ fn db_code(err: &StoreError) -> Option<String> {
 /// The primary SQLite result code behind a store error, if SQLite gave one.
 fn sqlite_code(err: &StoreError) -> Option<i32> {
     db_code(err).and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_are_left_out_of_urls_and_arguments() {
+        for (given, shown) in [
+            (
+                "postgres://me:secret@db:5432/repro",
+                "postgres://me:***@db:5432/repro",
+            ),
+            ("--db=postgres://me:s3@db/r", "--db=postgres://me:***@db/r"),
+            ("postgres://me@db/repro", "postgres://me@db/repro"),
+            ("results/a@b.sqlite", "results/a@b.sqlite"),
+            ("sqlite:///data/x@y:z.sqlite", "sqlite:///data/x@y:z.sqlite"),
+        ] {
+            assert_eq!(redacted(given), shown);
+        }
+    }
 }
