@@ -80,6 +80,7 @@ fn bench_store(path: &std::path::Path, url: &str) {
         owner: "bench:1",
         device: "cpu",
         provenance: &prov,
+        job: None,
     };
     let result = RunResult::default()
         .with_metric("test", "top1", 50.0)
@@ -146,6 +147,7 @@ fn claims_by_workers(url: &str, plan: &repro::plan::Plan, workers: usize) {
                         owner: &owner,
                         device: "cpu",
                         provenance: &prov,
+                        job: None,
                     };
                     let result = RunResult::default().with_metric("test", "top1", 50.0);
                     let offset = w * ids.len() / workers;

@@ -143,6 +143,7 @@ fn fill(store: &Store, plan: &repro::plan::Plan, label: &str) {
         owner: "bench:1",
         device: "cpu",
         provenance: &prov,
+        job: None,
     };
     timed(label, || {
         for (i, node) in plan.nodes.iter().enumerate() {

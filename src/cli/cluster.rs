@@ -175,7 +175,7 @@ pub fn submit(
     task: &TaskCommand,
     json: bool,
 ) -> anyhow::Result<()> {
-    if store.backend() == "sqlite" {
+    if store.is_local_file() {
         eprintln!(
             "note: a SQLite store is safe only while every task runs on this machine; on a cluster use --db postgres://…"
         );
@@ -234,6 +234,9 @@ pub struct TaskArgs {
     /// Requeues after the run's process was killed without warning
     #[arg(long, default_value_t = 3)]
     pub max_requeues: u32,
+    /// The file Slurm writes this task's output to
+    #[arg(long)]
+    pub log: Option<String>,
     /// Train in this process (what the supervising `task` starts)
     #[arg(long)]
     pub worker: bool,
@@ -374,6 +377,7 @@ fn work(args: TaskArgs, real: &dyn Trainer, versions: &[(&str, &str)]) -> anyhow
         devices: vec![args.device.clone()],
         out_root: args.out.clone(),
         stale_after_s: args.stale_after,
+        job: slurm_job().map(|job| (job, args.log.clone().unwrap_or_default())),
         ..ExecOptions::default()
     };
     let cancel = super::signals::cancellation();

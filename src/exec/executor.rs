@@ -14,7 +14,7 @@ use super::provenance::{hostname, staleness};
 use super::trainer::{Observer, ParentRun, RunContext, RunSpec, TrainError, Trainer};
 use crate::plan::{classify, NodeState, Plan, PlanNode};
 use crate::result::{EpochMetrics, RunResult, RunStatus, CHECKPOINT};
-use crate::store::{Claim, Holder, Provenance, Store, StoreError};
+use crate::store::{Claim, Holder, JobRef, Provenance, Store, StoreError};
 use crate::train::Position;
 
 /// How often a running process tells the store its runs are alive; well under the default
@@ -33,6 +33,15 @@ pub struct ExecOptions {
     /// dead processes on this host are detected at once).
     pub stale_after_s: f64,
     pub poll: Duration,
+    /// The scheduler job this process is and the file its output goes to (a cluster task),
+    /// recorded with each run it claims.
+    pub job: Option<(String, String)>,
+}
+
+impl ExecOptions {
+    fn job_ref(&self) -> Option<JobRef<'_>> {
+        self.job.as_ref().map(|(id, log)| JobRef { id, log })
+    }
 }
 
 impl Default for ExecOptions {
@@ -44,6 +53,7 @@ impl Default for ExecOptions {
             out_root: PathBuf::from("results/runs"),
             stale_after_s: 300.0,
             poll: Duration::from_millis(200),
+            job: None,
         }
     }
 }
@@ -191,6 +201,7 @@ pub fn execute_one(
         owner: &sh.owner,
         device: &device,
         provenance,
+        job: opts.job_ref(),
     };
     let Some(attempt) = store.claim(&n.id, &claim)? else {
         return Ok(None);
@@ -383,6 +394,7 @@ fn start<'s>(
         owner: &sh.owner,
         device: &device,
         provenance: sh.provenance,
+        job: sh.opts.job_ref(),
     };
     let n = &sh.plan.nodes[node];
     let Some(attempt) = sh.store.claim(&n.id, &claim)? else {

@@ -229,6 +229,18 @@ fn write(path: &Path, text: &str) -> Result<(), SlurmError> {
     })
 }
 
+/// The output file of the running task as a shell word: the `%A_%a` of sbatch's pattern
+/// filled in from the task's environment.
+fn task_log(output: &Path) -> String {
+    let pattern = output.display().to_string();
+    let (before, after) = pattern.split_once("%A_%a").unwrap_or((&pattern, ""));
+    format!(
+        "{}\"${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\"{}",
+        shell_quote(before),
+        shell_quote(after)
+    )
+}
+
 /// The job script of a stage: task i runs the run on line i + 1 of `runs_file`.
 fn script(cfg: &ExecutorConfig, task: &TaskCommand, name: &str, runs_file: &Path, output: &Path) -> String {
     let mut text = String::from("#!/bin/bash\n");
@@ -241,7 +253,7 @@ fn script(cfg: &ExecutorConfig, task: &TaskCommand, name: &str, runs_file: &Path
          set -eu\n\
          run=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {runs})\n\
          export REPRO_DB={db}\n\
-         exec {program} task \"$run\" --out {out} --device {device} --stale-after {stale} \\\n    --max-requeues {requeues}\n",
+         exec {program} task \"$run\" --out {out} --device {device} --stale-after {stale} \\\n    --max-requeues {requeues} --log {log}\n",
         runs = shell_quote(&runs_file.display().to_string()),
         db = shell_quote(&task.db),
         program = shell_quote(&task.program.display().to_string()),
@@ -249,6 +261,7 @@ fn script(cfg: &ExecutorConfig, task: &TaskCommand, name: &str, runs_file: &Path
         device = shell_quote(&task.device),
         stale = task.stale_after_s,
         requeues = cfg.max_requeues,
+        log = task_log(output),
     ));
     text
 }
@@ -359,17 +372,25 @@ pub fn submit(
     task: &TaskCommand,
 ) -> Result<Submission, SlurmError> {
     let ids: Vec<&str> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
-    let in_queue = queue()?;
+    // The store first, then the queue: a job recorded by the time the store is read was
+    // submitted before, so Slurm lists it unless it has ended. (The other order took another
+    // submission's brand-new job for a dead one.)
     let stored = store.manifest_runs(&plan.manifest, &plan.profile)?;
+    let in_queue = queue()?;
     let jobs: HashMap<&str, &str> = stored
         .iter()
         .filter_map(|r| Some((r.run_id.as_str(), r.job.as_deref()?)))
         .collect();
-    // A run marked running whose job Slurm no longer lists died with it: runnable again.
-    store.recover_stale(|h| {
-        jobs.get(h.run.as_str())
-            .is_some_and(|job| !in_queue.contains_key(*job))
-    })?;
+    // A run marked running whose job Slurm no longer lists died with it: runnable again. Only
+    // while it still names that job: a later submission may have given it a new one since.
+    for r in stored
+        .iter()
+        .filter(|r| r.status == crate::result::RunStatus::Running)
+    {
+        if let Some(job) = r.job.as_deref().filter(|j| !in_queue.contains_key(*j)) {
+            store.take_back_from_job(&r.run_id, job, "its Slurm job ended without recording it")?;
+        }
+    }
     let statuses = store.statuses(&ids)?;
     let states = classify(plan, &statuses);
     // Runs queued or running under an earlier submission stay with their job.

@@ -23,7 +23,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 pub use copy::{copied_columns, copied_tables, CopySummary};
 use dialect::Dialect;
 pub use query::{ManifestSummary, MemberRun, Membership, RunDetail, RunSummary};
-pub use record::{Claim, Holder, Provenance};
+pub use record::{Claim, Holder, JobRef, Provenance};
 
 /// Default database, relative to the working directory.
 pub const DEFAULT_DB: &str = "sqlite://results/repro.sqlite";
@@ -343,6 +343,11 @@ impl Store {
     /// `sqlite` or `postgres`: which database this store is.
     pub fn backend(&self) -> &'static str {
         self.dialect.name()
+    }
+
+    /// Whether this store is a file only processes on this machine may share (SQLite).
+    pub fn is_local_file(&self) -> bool {
+        self.dialect == Dialect::Sqlite
     }
 }
 

@@ -32,6 +32,16 @@ pub struct Claim<'a> {
     pub owner: &'a str,
     pub device: &'a str,
     pub provenance: &'a Provenance,
+    /// The scheduler job this process is, when it is one. A running run names the job that
+    /// claimed it, so a job that starts again knows the runs it left behind.
+    pub job: Option<JobRef<'a>>,
+}
+
+/// A scheduler job and the file its output goes to.
+#[derive(Debug, Clone, Copy)]
+pub struct JobRef<'a> {
+    pub id: &'a str,
+    pub log: &'a str,
 }
 
 /// A run marked running and the process that holds it, as the store last heard.
@@ -154,7 +164,7 @@ impl Store {
                 "UPDATE runs SET status = 'running', attempt = attempt + 1, owner = $2,
                         heartbeat_at = $3, started_at = $3, finished_at = NULL, wall_s = NULL,
                         error = NULL, host = $4, device = $5, git_rev = $6, dirty = $7,
-                        versions = $8, command = $9
+                        versions = $8, command = $9, job = $10, job_log = $11
                  WHERE id = $1 AND status IN ('pending', 'interrupted')
                    AND NOT EXISTS (SELECT 1 FROM run_parents e JOIN runs r ON r.id = e.parent_id
                                    WHERE e.run_id = $1 AND r.status != 'done')
@@ -169,6 +179,8 @@ impl Store {
             .bind(p.dirty.map(i64::from))
             .bind(&p.versions)
             .bind(&p.command)
+            .bind(claim.job.map(|j| j.id))
+            .bind(claim.job.map(|j| j.log))
             .fetch_optional(&self.pool),
         )?;
         Ok(row.map(|r| r.get::<i64, _>(0) as u32))
@@ -480,9 +492,10 @@ impl Store {
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
-    /// A scheduler runs one job at a time under one id: a run still marked running by `job`
-    /// when that job starts again was left by its previous start (a node that died, a
-    /// process killed without warning) and is taken back at once. Returns whether it was.
+    /// A scheduler runs one job at a time under one id: a run still marked running as claimed
+    /// by `job` when that job starts again was left by its previous start (a node that died, a
+    /// process killed without warning) and is taken back at once; so is one whose job has
+    /// ended. Returns whether it was.
     pub fn take_back_from_job(&self, id: &str, job: &str, why: &str) -> Result<bool, StoreError> {
         let done = self.run(
             sqlx::query(

@@ -56,6 +56,7 @@ fn hold_first_run(sb: &Sandbox, owner: &str) -> String {
         owner,
         device: "cuda:0",
         provenance: &provenance,
+        job: None,
     };
     store.claim(&plan.nodes[0].id, &claim).unwrap();
     plan.nodes[0].id.clone()

@@ -85,6 +85,7 @@ fn filled(dir: &Path, yaml: &str, extras: impl Fn(&str, &mut RunResult)) -> (Loa
         owner: "test:1",
         device: "cpu",
         provenance: &prov,
+        job: None,
     };
     for member in &plan.members {
         let node = &plan.nodes[member.node];

@@ -41,6 +41,7 @@ fn one_of_many_claimants_wins(db: &str, plan: &Plan) {
                         owner: &owner,
                         device: "cpu",
                         provenance: &prov,
+                        job: None,
                     };
                     usize::from(store.claim(&id, &claim).unwrap().is_some())
                 })
@@ -67,6 +68,7 @@ fn claims_follow_the_graph(db: &str, plan: &Plan) {
         owner: "h:1",
         device: "cpu",
         provenance: &prov,
+        job: None,
     };
     let (parent, child) = (&plan.nodes[0].id, &plan.nodes[1].id);
     assert_eq!(store.claim(child, &claim).unwrap(), None);
