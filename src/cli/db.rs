@@ -28,6 +28,7 @@ pub struct CopyArgs {
     pub from: String,
     /// Store to write
     pub to: String,
+    /// Print what was copied as JSON
     #[arg(long)]
     pub json: bool,
 }
