@@ -184,9 +184,13 @@ impl Store {
         sqlx::any::install_default_drivers();
         match Location::parse(url)? {
             Location::Postgres(url) => {
-                Self::connect(&url, Dialect::Postgres, access).map_err(|source| StoreError::Open {
-                    path: redacted(&url).into(),
-                    source: Box::new(source),
+                let shown = redacted(&url);
+                Self::connect(&url, Dialect::Postgres, access).map_err(|source| match source {
+                    StoreError::NoSchema => StoreError::Missing(shown.into()),
+                    source => StoreError::Open {
+                        path: shown.into(),
+                        source: Box::new(source),
+                    },
                 })
             }
             Location::Sqlite(path) => Self::open_sqlite(path, access),
@@ -281,7 +285,12 @@ impl Store {
                 .map_err(StoreError::from);
             let unfinished = match &applied {
                 Ok(applied) => *applied < latest,
-                // "no such table": an empty database, perhaps being created right now.
+                // An empty PostgreSQL database is one nothing has run with yet, like a missing
+                // SQLite file (it is created before repro sees it).
+                Err(e) if self.dialect == Dialect::Postgres && self.dialect.is_missing_table(e) => {
+                    return Err(StoreError::NoSchema)
+                }
+                // "no such table": an empty file, perhaps being created right now.
                 Err(e) => self.dialect.is_missing_table(e),
             };
             match applied {

@@ -156,15 +156,22 @@ fn gcd(a: usize, b: usize) -> usize {
 
 /// A working folder with an `experiments/` tree, in which the `repro` binary runs as a user
 /// would run it (no inherited `REPRO_*` settings, no standard input).
+///
+/// With `REPRO_TEST_STORE=postgres` (and `REPRO_TEST_POSTGRES`, see [`postgres_db`]) its
+/// default store is a fresh PostgreSQL database instead of `results/repro.sqlite`: `.ci/run`
+/// runs the command-line tests a second time so, to show both databases behave alike.
 pub struct Sandbox {
     dir: TempDir,
+    db: Option<String>,
 }
 
 impl Default for Sandbox {
     fn default() -> Self {
         let dir = scratch();
         std::fs::create_dir_all(dir.path().join("experiments/sweeps")).expect("create experiments/");
-        Sandbox { dir }
+        let db = (std::env::var("REPRO_TEST_STORE").as_deref() == Ok("postgres"))
+            .then(|| postgres_db().expect("REPRO_TEST_STORE=postgres needs REPRO_TEST_POSTGRES"));
+        Sandbox { dir, db }
     }
 }
 
@@ -186,7 +193,31 @@ impl Sandbox {
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REPRO_")) {
             c.env_remove(k);
         }
+        if let Some(db) = &self.db {
+            c.env("REPRO_DB", db);
+        }
         c
+    }
+
+    /// The store the binary uses here when given no `--db`.
+    pub fn store_url(&self) -> String {
+        self.db
+            .clone()
+            .unwrap_or_else(|| self.path("results/repro.sqlite").display().to_string())
+    }
+
+    /// Whether the default store has been created (a PostgreSQL database always has).
+    pub fn store_exists(&self) -> bool {
+        self.db.is_some() || self.path("results/repro.sqlite").exists()
+    }
+
+    /// Whether the default store is SQLite's `results/repro.sqlite` (not PostgreSQL): for
+    /// tests of what only a file can do (be corrupt, read-only, missing).
+    pub fn sqlite_default(&self) -> bool {
+        if self.db.is_some() {
+            eprintln!("note: a SQLite-only check, skipped on PostgreSQL");
+        }
+        self.db.is_none()
     }
 
     pub fn run(&self, args: &[&str]) -> std::process::Output {

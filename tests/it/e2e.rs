@@ -173,9 +173,7 @@ fn ctrl_c_interrupts_and_the_next_run_resumes() {
 fn wait_for_running(sb: &Sandbox, manifest: &str) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
-        if sb.path("results/repro.sqlite").exists()
-            && states(&sb.status(manifest)).iter().any(|s| s == "running")
-        {
+        if sb.store_exists() && states(&sb.status(manifest)).iter().any(|s| s == "running") {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));

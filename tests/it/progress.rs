@@ -49,7 +49,7 @@ fn without_a_terminal_run_prints_a_line_per_epoch_and_json_has_epoch_events() {
 fn hold_first_run(sb: &Sandbox, owner: &str) -> String {
     let m = load_manifest(&sb.path("experiments/t.yaml")).unwrap();
     let plan = expand(&m, "paper", &Overrides::default()).unwrap();
-    let store = Store::open(sb.path("results/repro.sqlite").to_str().unwrap()).unwrap();
+    let store = Store::open(&sb.store_url()).unwrap();
     store.register_plan(&plan).unwrap();
     let provenance = Provenance::default();
     let claim = Claim {

@@ -300,6 +300,9 @@ fn an_override_of_an_axis_or_the_seed_is_refused_naming_it() {
 #[test]
 fn a_corrupt_store_is_named_once_with_its_cause_once() {
     let sb = Sandbox::default();
+    if !sb.sqlite_default() {
+        return;
+    }
     sb.manifest("t.yaml", &format!("id: t\n{FAKE}"));
     std::fs::create_dir_all(sb.path("results")).unwrap();
     std::fs::write(sb.path("results/repro.sqlite"), "not a database ".repeat(300)).unwrap();
@@ -334,6 +337,9 @@ fn as_unprivileged(sb: &Sandbox, args: &[&str]) -> Output {
 fn a_read_only_store_can_be_read() {
     use std::os::unix::fs::PermissionsExt;
     let sb = Sandbox::default();
+    if !sb.sqlite_default() {
+        return;
+    }
     sb.manifest("t.yaml", &format!("id: t\n{FAKE}"));
     assert_eq!(code(&sb.run(&["run", "t"])), 0);
     let mode = |path: &str, mode: u32| {
