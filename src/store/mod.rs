@@ -371,11 +371,13 @@ impl Drop for Store {
 
 /// Errors a process can get from racing another one through `init`: SQLITE_BUSY or
 /// SQLITE_LOCKED, and, from the migrator, the other process's row in `_sqlx_migrations`
-/// (SQLITE_CONSTRAINT); the losing migration rolls back whole.
+/// (SQLITE_CONSTRAINT) or a column the other process has just added (SQLITE_ERROR: ALTER TABLE
+/// … ADD COLUMN has no IF NOT EXISTS); the losing migration rolls back whole, and the retry
+/// finds it applied.
 fn lost_init_race(err: &StoreError) -> bool {
     let migrating = matches!(err, StoreError::Migrate(_));
     match sqlite_code(err) {
-        Some(code) => matches!(code, 5 | 6) || (migrating && code == 19),
+        Some(code) => matches!(code, 5 | 6) || (migrating && matches!(code, 1 | 19)),
         None => false,
     }
 }
@@ -394,7 +396,10 @@ fn has_pending_log(path: &Path) -> bool {
 fn db_code(err: &StoreError) -> Option<String> {
     let db_err = match err {
         StoreError::Sql(sqlx::Error::Database(e)) => e,
-        StoreError::Migrate(sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(e))) => e,
+        StoreError::Migrate(
+            sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(e))
+            | sqlx::migrate::MigrateError::ExecuteMigration(sqlx::Error::Database(e), _),
+        ) => e,
         _ => return None,
     };
     db_err.code().map(|c| c.into_owned())
