@@ -433,3 +433,37 @@ fn the_time_limit_warning_checkpoints_requeues_and_resumes_the_run() {
     wait_for(&sb, "warned", &db, 180, all_done);
     assert_resumed(&sb, id, &db);
 }
+
+#[test]
+fn a_failed_run_keeps_the_end_of_its_job_output_in_the_store() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::default();
+    sb.manifest(
+        "bad.yaml",
+        "id: bad\ntitle: t\nbase: { model: { arch: resnet8 }, fake: { epochs: 2, fail: 'the loss exploded' } }\n\
+         axes:\n  act: { key: model.activation, values: [relu] }\n\
+         table: { rows: act, columns: [{ metric: top1 }] }\n",
+    );
+    let db = store(&sb);
+    submit(&sb, "bad", &db);
+    let runs = wait_for(&sb, "bad", &db, 120, |runs| runs[0]["state"] == "failed");
+    let run = runs[0]["run"].as_str().unwrap();
+    // The supervisor stores the tail once the worker has ended, just after the run failed.
+    let start = Instant::now();
+    let tail = loop {
+        if let Some(tail) = shown(&sb, run, &db)["provenance"]["log_tail"].as_str() {
+            break tail.to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no log tail stored");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        tail.contains("epoch 2/2") && tail.contains("the loss exploded"),
+        "{tail}"
+    );
+    // Not requeued: a failure is not an interruption.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(shown(&sb, run, &db)["attempt"], 1);
+}
