@@ -265,7 +265,12 @@ pub fn cmd_task(args: TaskArgs, real: &dyn Trainer, versions: &[(&str, &str)]) -
     if args.worker {
         return work(args, real, versions);
     }
-    let job = slurm_job();
+    let status = supervise()?;
+    settle(&args, status)
+}
+
+/// Runs this command again as the worker and waits for it, passing on the time-limit warning.
+fn supervise() -> anyhow::Result<std::process::ExitStatus> {
     // scancel and preemption signal every process of the job, the worker too; only the
     // time-limit warning (sbatch --signal=B:USR1) comes to this one alone and is passed on.
     // SAFETY: the handlers only store to atomics.
@@ -282,9 +287,9 @@ pub fn cmd_task(args: TaskArgs, real: &dyn Trainer, versions: &[(&str, &str)]) -
         .arg("--worker")
         .spawn()?;
     let pid = child.id() as libc::pid_t;
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait()? {
-            break status;
+            return Ok(status);
         }
         let signal = FORWARD.swap(0, Ordering::SeqCst);
         if signal != 0 {
@@ -292,15 +297,18 @@ pub fn cmd_task(args: TaskArgs, real: &dyn Trainer, versions: &[(&str, &str)]) -
             unsafe { libc::kill(pid, signal) };
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    }
+}
+
+/// After the worker: requeue this task when its run should go on (stopped by a signal and
+/// checkpointed, or killed without warning), keep the output's tail when it failed, and exit
+/// with the worker's status otherwise.
+fn settle(args: &TaskArgs, status: std::process::ExitStatus) -> anyhow::Result<()> {
+    let job = slurm_job();
     let store = args.db.open_existing()?;
     let (recorded_job, log) = store.job_of(&args.run)?;
-    // A run whose job was cancelled with `repro cancel` no longer names it.
+    // A running run names the job that claimed it; `repro cancel` clears it.
     let still_mine = job.is_some() && recorded_job == job;
-    let restarts: u32 = std::env::var("SLURM_RESTART_COUNT")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
     let requeue = |why: &str| -> anyhow::Result<()> {
         let job = job.as_deref().unwrap_or_default();
         println!("repro task: {why}; requeueing job {job}");
@@ -312,6 +320,10 @@ pub fn cmd_task(args: TaskArgs, real: &dyn Trainer, versions: &[(&str, &str)]) -
         if let Some(job) = &job {
             store.take_back_from_job(&args.run, job, &why)?;
         }
+        let restarts: u32 = std::env::var("SLURM_RESTART_COUNT")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         if still_mine && restarts < args.max_requeues {
             return requeue(&why);
         }
