@@ -152,7 +152,7 @@ pub fn execute(
         store,
         trainer,
         opts,
-        owner: format!("{}:{}", hostname(), std::process::id()),
+        owner: this_process(),
         provenance,
         cancel,
     };
@@ -190,28 +190,16 @@ pub fn execute_one(
         store,
         trainer,
         opts,
-        owner: format!("{}:{}", hostname(), std::process::id()),
+        owner: this_process(),
         provenance,
         cancel,
     };
     let device = opts.devices.first().cloned().unwrap_or_else(|| "cpu".into());
     let node = plan.nodes.len() - 1;
     let n = &plan.nodes[node];
-    let claim = Claim {
-        owner: &sh.owner,
-        device: &device,
-        provenance,
-        job: opts.job_ref(),
-    };
-    let Some(attempt) = store.claim(&n.id, &claim)? else {
+    let Some(attempt) = claim(&sh, node, &device, on_event)? else {
         return Ok(None);
     };
-    on_event(&Event::Started {
-        run: n.id.clone(),
-        stage: n.stage.clone(),
-        device: device.clone(),
-        attempt,
-    });
     let finished = AtomicBool::new(false);
     let outcome = std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -390,28 +378,47 @@ fn start<'s>(
     on_event: &'s (dyn Fn(&Event) + Sync),
 ) -> Result<bool, StoreError> {
     let device = sh.opts.devices[slot % sh.opts.devices.len()].clone();
-    let claim = Claim {
-        owner: &sh.owner,
-        device: &device,
-        provenance: sh.provenance,
-        job: sh.opts.job_ref(),
-    };
-    let n = &sh.plan.nodes[node];
-    let Some(attempt) = sh.store.claim(&n.id, &claim)? else {
+    let Some(attempt) = claim(sh, node, &device, on_event)? else {
         return Ok(false);
     };
-    on_event(&Event::Started {
-        run: n.id.clone(),
-        stage: n.stage.clone(),
-        device: device.clone(),
-        attempt,
-    });
     let tx = tx.clone();
     scope.spawn(move || {
         let outcome = run_one(sh, node, attempt, &device, on_event);
         let _ = tx.send(Finished { node, slot, outcome });
     });
     Ok(true)
+}
+
+/// Who holds the runs this process claims: `host:pid`.
+fn this_process() -> String {
+    format!("{}:{}", hostname(), std::process::id())
+}
+
+/// Claims run `node` for `device` and says it started; its attempt number, or None when
+/// another process has it, it is finished, or its parents are not done.
+fn claim(
+    sh: &Shared,
+    node: usize,
+    device: &str,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<Option<u32>, StoreError> {
+    let n = &sh.plan.nodes[node];
+    let claim = Claim {
+        owner: &sh.owner,
+        device,
+        provenance: sh.provenance,
+        job: sh.opts.job_ref(),
+    };
+    let attempt = sh.store.claim(&n.id, &claim)?;
+    if let Some(attempt) = attempt {
+        on_event(&Event::Started {
+            run: n.id.clone(),
+            stage: n.stage.clone(),
+            device: device.to_string(),
+            attempt,
+        });
+    }
+    Ok(attempt)
 }
 
 /// Runs that can start now: to run, not already ours, all parents done.
