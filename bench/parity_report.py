@@ -78,14 +78,18 @@ def recipe_table(name, folder):
 
 
 def machine():
-    """CPU model and core count, since wall times only compare within one machine."""
-    model = "unknown CPU"
+    """CPU model, widest vector extension and core count, since wall times only compare within
+    one machine (the same code reads differently with and without AVX-512)."""
+    model, flags = "unknown CPU", set()
     try:
         with open("/proc/cpuinfo") as f:
-            model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+            lines = f.read().splitlines()
+        model = next(l.split(":", 1)[1].strip() for l in lines if l.startswith("model name"))
+        flags = set(next(l.split(":", 1)[1] for l in lines if l.startswith("flags")).split())
     except (OSError, StopIteration):
         pass
-    return f"{model}, {os.cpu_count()} cores"
+    vector = next((name for flag, name in [("avx512f", "AVX-512"), ("avx2", "AVX2")] if flag in flags), None)
+    return ", ".join(filter(None, [model, vector, f"{os.cpu_count()} cores"]))
 
 
 def main():

@@ -8,7 +8,8 @@
 #
 #   REFERENCE_CHECKOUT  a checkout of github.com/kostas1515/AGLU (its code is run, not changed)
 #   SEEDS               number of seeds per implementation and recipe (default 3: 0, 1, 2)
-#   EPOCHS              epochs per run (default 30)
+#   EPOCHS              epochs per run (default 30), or one count per recipe in RECIPES'
+#                       order, comma-separated ("8,2": recipe 1 at 8 epochs, recipe 2 at 2)
 #   CIFAR10_JPEG_ARCHIVE  (required) tarball with train/<class>/*.jpg and test/<class>/*.jpg
 #   RECIPES             recipes to run (default "1 2"; see bench/parity/*.yaml)
 #   PARITY_WORK         scratch folder (default target/parity): venv, images, pickles, runs
@@ -33,25 +34,40 @@
 #   6. the reference reads CIFAR from '../../../datasets/', so each run's working folder is
 #      three levels below a folder with datasets/ (a symlink to the pickles).
 # The warm-up is min(3, EPOCHS - 1) epochs on both sides (the reference's cosine needs epochs
-# beyond the warm-up). Wall time per epoch is each command's whole wall time / EPOCHS.
+# beyond the warm-up). Wall time per epoch is each command's whole wall time / EPOCHS. The
+# report, results/parity/cifar10-lt-r<recipe>-e<epochs>…-s<seeds>.md, names what ran.
 set -euo pipefail
 
 usage() {
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 [ $# -ge 1 ] || usage
 REFERENCE=$1
 SEEDS=${2:-3}
-EPOCHS=${3:-30}
 RECIPES=${RECIPES:-"1 2"}
+read -ra recipes <<<"$RECIPES"
+IFS=, read -ra epoch_counts <<<"${3:-30}"
+if [ ${#epoch_counts[@]} -eq 1 ]; then
+    for _ in "${recipes[@]:1}"; do epoch_counts+=("${epoch_counts[0]}"); done
+fi
+[ ${#epoch_counts[@]} -eq ${#recipes[@]} ] ||
+    { echo "error: EPOCHS '${3}' has ${#epoch_counts[@]} counts for ${#recipes[@]} recipes ($RECIPES)" >&2; exit 2; }
+for n in "${epoch_counts[@]}"; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "error: EPOCHS '${3}': '$n' is not a positive whole number" >&2; exit 2; }
+done
+EPOCHS=${epoch_counts[0]}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/parity/lib.sh
 . "$REPO/bench/parity/lib.sh"
 
 RESULTS=$WORK/results
 rm -rf "$RESULTS"
-for recipe in $RECIPES; do
+report=cifar10-lt
+for i in "${!recipes[@]}"; do
+    recipe=${recipes[$i]}
+    set_epochs "${epoch_counts[$i]}"
+    report+=-r$recipe-e$EPOCHS
     name=$(basename "$(ls "$REPO"/bench/parity/recipe"$recipe"-*.yaml)" .yaml)
     mkdir -p "$RESULTS/$name"
     rm -f "$RESULTS/$name"/*.json
@@ -62,4 +78,4 @@ for recipe in $RECIPES; do
         run_repro "$recipe" "$seed" "$RESULTS/$name/repro-seed$seed.json"
     done
 done
-"$PY" "$REPO/bench/parity_report.py" "$RESULTS" "$REPO/results/parity/cifar10-lt-e${EPOCHS}-s${SEEDS}.md"
+"$PY" "$REPO/bench/parity_report.py" "$RESULTS" "$REPO/results/parity/$report-s$SEEDS.md"

@@ -11,7 +11,9 @@ if [ -z "$ARCHIVE" ] || [ ! -f "$ARCHIVE" ]; then
     exit 2
 fi
 [ -f "$REFERENCE/classification/train.py" ] || { echo "error: $REFERENCE/classification/train.py not found" >&2; exit 2; }
-WARMUP=$(( EPOCHS > 3 ? 3 : EPOCHS - 1 ))
+# The warm-up is min(3, EPOCHS - 1) epochs (the reference's cosine needs epochs beyond it).
+set_epochs() { EPOCHS=$1; WARMUP=$(( EPOCHS > 3 ? 3 : EPOCHS - 1 )); }
+set_epochs "$EPOCHS"
 mkdir -p "$WORK"
 
 # --- Python environment (torch CPU, torchvision, scipy) ---
