@@ -2,7 +2,12 @@
 APA* attention and a cosine head, written here from the paper's definitions and trained by
 autograd, as the reference code does), 3×3 convolutions and activation layers as `cargo bench
 --bench train_step` / `conv` / `activation`, on the CPU with the given number of threads.
-Prints one `name value unit` line per measurement."""
+With the group `vit`, instead: ViT-B/16 training steps (batch 32, 224², timm's model with GELU
+and with the AGLU below in its MLPs; needs timm). Prints one `name value unit` line per
+measurement.
+
+    python3 bench/pytorch_step.py [THREADS] [resnet|vit]
+"""
 import sys
 import time
 
@@ -11,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+group = sys.argv[2] if len(sys.argv) > 2 else "resnet"
 torch.set_num_threads(threads)
 
 
@@ -106,10 +112,8 @@ def median_time(step, reps):
     return sorted(times)[reps // 2]
 
 
-x, y = torch.randn(128, 3, 32, 32), torch.arange(128) % 100
-
-
-def images_per_second(model):
+def images_per_second(model, batch, side, steps):
+    x, y = torch.randn(batch, 3, side, side), torch.arange(batch) % 100
     optimiser = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
 
     def train_step():
@@ -117,39 +121,48 @@ def images_per_second(model):
         F.cross_entropy(model(x), y).backward()
         optimiser.step()
 
-    return 128 / median_time(train_step, STEPS)
+    return batch / median_time(train_step, steps)
 
 
-STEPS = 9
-print(f"resnet32_relu_train_step {images_per_second(resnet32()):.1f} img/s")
-aglu_apa = resnet32(act=Aglu, attention=True, cosine=True)
-print(f"resnet32_aglu_apa_train_step {images_per_second(aglu_apa):.1f} img/s")
+def resnet_group():
+    print(f"resnet32_relu_train_step {images_per_second(resnet32(), 128, 32, 9):.1f} img/s")
+    aglu_apa = resnet32(act=Aglu, attention=True, cosine=True)
+    print(f"resnet32_aglu_apa_train_step {images_per_second(aglu_apa, 128, 32, 9):.1f} img/s")
 
-for channels, size in [(16, 32), (32, 16), (64, 8)]:
-    inp = torch.randn(128, channels, size, size, requires_grad=True)
-    weight = torch.randn(channels, channels, 3, 3, requires_grad=True)
-    grad = torch.randn(128, channels, size, size)
+    for channels, size in [(16, 32), (32, 16), (64, 8)]:
+        inp = torch.randn(128, channels, size, size, requires_grad=True)
+        weight = torch.randn(channels, channels, 3, 3, requires_grad=True)
+        grad = torch.randn(128, channels, size, size)
 
-    def conv():
-        F.conv2d(inp, weight, padding=1).backward(grad)
+        def conv():
+            F.conv2d(inp, weight, padding=1).backward(grad)
 
-    print(f"conv3x3_{channels}ch_{size}px_fwd_bwd {1e3 * median_time(conv, 10):.1f} ms")
+        print(f"conv3x3_{channels}ch_{size}px_fwd_bwd {1e3 * median_time(conv, 10):.1f} ms")
 
-z = torch.randn(128, 64, 32, 32)
-kappa, lam = torch.tensor(1.0, requires_grad=True), torch.tensor(0.5, requires_grad=True)
+    z = torch.randn(128, 64, 32, 32)
+    kappa, lam = torch.tensor(1.0, requires_grad=True), torch.tensor(0.5, requires_grad=True)
+
+    def layer(f):
+        def run():
+            inp = z.clone().requires_grad_()
+            f(inp).sum().backward()
+        return run
+
+    def aglu(t):
+        # The reference formulation: exp(log σ(κz − ln λ)/λ)·z with autograd.
+        return t * torch.exp(F.logsigmoid(kappa * t - torch.log(lam)) / lam)
+
+    for name, f in [("relu", F.relu), ("gelu", F.gelu), ("silu", F.silu), ("aglu", aglu)]:
+        print(f"{name}_layer_fwd_bwd {1e3 * median_time(layer(f), 10):.1f} ms")
 
 
-def layer(f):
-    def run():
-        inp = z.clone().requires_grad_()
-        f(inp).sum().backward()
-    return run
+def vit_group():
+    from timm.models.vision_transformer import VisionTransformer
+
+    for name, act in [("gelu", nn.GELU), ("aglu", Aglu)]:
+        model = VisionTransformer(img_size=224, patch_size=16, embed_dim=768, depth=12, num_heads=12,
+                                  num_classes=1000, act_layer=act)
+        print(f"vit_b16_{name}_train_step {images_per_second(model, 32, 224, 3):.2f} img/s")
 
 
-def aglu(t):
-    # The reference formulation: exp(log σ(κz − ln λ)/λ)·z with autograd.
-    return t * torch.exp(F.logsigmoid(kappa * t - torch.log(lam)) / lam)
-
-
-for name, f in [("relu", F.relu), ("gelu", F.gelu), ("silu", F.silu), ("aglu", aglu)]:
-    print(f"{name}_layer_fwd_bwd {1e3 * median_time(layer(f), 10):.1f} ms")
+{"resnet": resnet_group, "vit": vit_group}[group]()

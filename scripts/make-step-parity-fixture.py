@@ -17,6 +17,13 @@ epoch, so a few steps see one lr). The fixture records the loss of every step, t
 logits of the first batch after the last step, and the same numbers from a float64 run of the
 same reference code: their difference is the float32 rounding noise of the reference itself,
 which sizes the test's tolerance.
+
+One more case is the transformer recipe (the paper's Table 10): timm's VisionTransformer at the
+`vit_test` geometry with the reference AGLU (`UniRect`) in its MLPs, trained by
+torch.optim.AdamW with timm's parameter groups (`param_groups_weight_decay`: no decay on
+biases, norms, embeddings and other 1-D parameters such as κ/λ) and the global gradient norm
+clipped to 1 (`clip_grad_norm_`). Its fixture carries repro's equivalent `train:` section. Needs
+timm as well.
 """
 import json
 import os
@@ -58,6 +65,54 @@ def batches():
     return pixels, labels, (x - mean) / std
 
 
+# The transformer case: (name, repro model section, repro train section), built by timm.
+# Weight decay 5 (not a recipe's 0.05): AdamW decays by lr·wd per step, and at 0.05 four steps
+# move the loss by 1e-6 whether or not the embeddings are decayed, below the test's tolerance;
+# at 5 decaying them moves it by 1.5e-4, so the parameter groups are tested too.
+VIT_CASE = ("vit_test_aglu_adamw",
+            {"arch": "vit_test", "num_classes": CLASSES, "activation": "aglu", "image_size": 32,
+             "lambda_grad": "reference"},
+            {"optimizer": "adamw", "lr": 1e-3, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 5.0,
+             "norm_weight_decay": 0.0, "bias_weight_decay": 0.0, "embedding_weight_decay": 0.0,
+             "adaptive_weight_decay": 0.0, "clip_grad_norm": 1.0})
+
+
+def build_vit():
+    from timm.models.vision_transformer import VisionTransformer
+    model = VisionTransformer(img_size=32, patch_size=4, embed_dim=48, depth=2, num_heads=3,
+                              num_classes=CLASSES, mlp_ratio=4.0, qkv_bias=True)
+    for block in model.blocks:
+        block.mlp.act = rc.UniRect()
+    with torch.no_grad():
+        # timm starts these at zero; the steps should move them from somewhere nonzero.
+        model.cls_token.normal_(0, 0.02)
+        model.head.weight.normal_(0, 0.02)
+    return model
+
+
+def train_vit(model, x, labels, dtype, config):
+    from timm.optim import param_groups_weight_decay
+    model = model.to(dtype)
+    model.train()
+    # As timm's create_optimizer_v2: the model names its embeddings (no_weight_decay()).
+    groups = param_groups_weight_decay(model, weight_decay=config["weight_decay"],
+                                       no_weight_decay_list=model.no_weight_decay())
+    optimizer = torch.optim.AdamW(groups, lr=config["lr"], betas=tuple(config["betas"]), eps=config["eps"])
+    criterion = torch.nn.CrossEntropyLoss()
+    losses, norms = [], []
+    for step in range(STEPS):
+        loss = criterion(model(x[step].to(dtype)), torch.from_numpy(labels[step]))
+        optimizer.zero_grad()
+        loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip_grad_norm"])))
+        optimizer.step()
+        losses.append(loss.item())
+    model.eval()
+    with torch.no_grad():
+        logits = model(x[0].to(dtype)).double().flatten().tolist()
+    return losses, logits, groups, norms
+
+
 def build(block, use_norm):
     model = rc.ResNet_s(block, [1, 1, 1], num_classes=CLASSES, use_norm=use_norm)
     for m in model.modules():
@@ -93,16 +148,9 @@ def main():
     with open(os.path.join(out, "inputs.u8"), "wb") as f:
         f.write(pixels.tobytes())
     for name, block, use_norm, config in CASES:
-        torch.manual_seed(0)
-        model = build(block, use_norm)
-        initial = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-        save_file(initial, os.path.join(out, f"{name}.safetensors"))
-        losses, logits, groups = train(model, x, labels, torch.float32)
-        twin = build(block, use_norm)
-        twin.load_state_dict(initial)
-        losses64, logits64, _ = train(twin, x, labels, torch.float64)
-        names = {id(p): k for k, p in model.named_parameters()}
-        decay = {names[id(p)]: g["weight_decay"] for g in groups for p in g["params"]}
+        model, (losses, logits, groups), (losses64, logits64, _) = train_twice(
+            name, lambda: build(block, use_norm), lambda m, dtype: train(m, x, labels, dtype))
+        decay = decays(model, groups)
         fixture = {
             "name": name,
             "reference": "github.com/kostas1515/AGLU classification/ (resnet_cifar.ResNet_s, "
@@ -124,10 +172,63 @@ def main():
             "eval_logits_batch0_f64": logits64,
             "torch": torch.__version__,
         }
-        with open(os.path.join(out, f"{name}.json"), "w") as f:
-            json.dump(fixture, f, indent=1)
-        noise = max(abs(a - b) for a, b in zip(losses, losses64))
-        print(f"{name}: losses {losses}  |f32 - f64| max {noise:.3g}")
+        write(fixture, losses, losses64)
+    write_vit(pixels, labels, x)
+
+
+def write(fixture, losses, losses64):
+    name = fixture["name"]
+    with open(os.path.join(out, f"{name}.json"), "w") as f:
+        json.dump(fixture, f, indent=1)
+    noise = max(abs(a - b) for a, b in zip(losses, losses64))
+    print(f"{name}: losses {losses}  |f32 - f64| max {noise:.3g}")
+
+
+def train_twice(name, build, train):
+    """Trains a seeded model in float32, and its twin from the same initial weights (saved as
+    the fixture's) in float64; returns the first model and both runs' results."""
+    torch.manual_seed(0)
+    model = build()
+    initial = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    save_file(initial, os.path.join(out, f"{name}.safetensors"))
+    first = train(model, torch.float32)
+    twin = build()
+    twin.load_state_dict(initial)
+    return model, first, train(twin, torch.float64)
+
+
+def decays(model, groups):
+    """Each parameter's weight decay in the optimiser's groups, by state-dict key."""
+    names = {id(p): k for k, p in model.named_parameters()}
+    return {names[id(p)]: g["weight_decay"] for g in groups for p in g["params"]}
+
+
+def write_vit(pixels, labels, x):
+    name, model_config, train_config = VIT_CASE
+    model, (losses, logits, groups, norms), (losses64, logits64, _, _) = train_twice(
+        name, build_vit, lambda m, dtype: train_vit(m, x, labels, dtype, train_config))
+    decay = decays(model, groups)
+    write({
+        "name": name,
+        "reference": "timm VisionTransformer with the reference's UniRect (AGLU) in its MLPs, "
+                     "timm.optim.param_groups_weight_decay, torch.optim.AdamW, clip_grad_norm_",
+        "model": model_config,
+        "train": train_config,
+        "weights": f"{name}.safetensors",
+        "inputs": "inputs.u8",
+        "input_shape": [STEPS, BATCH, 3, 32, 32],
+        "normalize_mean": MEAN,
+        "normalize_std": STD,
+        "labels": labels.tolist(),
+        "lr": train_config["lr"],
+        "weight_decay_by_param": decay,
+        "grad_norms_before_clipping": norms,
+        "losses": losses,
+        "losses_f64": losses64,
+        "eval_logits_batch0": logits,
+        "eval_logits_batch0_f64": logits64,
+        "torch": torch.__version__,
+    }, losses, losses64)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,7 @@ pub fn verify<B: FusedBackend>(
             "`tolerance.max_abs` is {max_abs}; it must be a number ≥ 0"
         )));
     }
+    check_model(&fixture).map_err(invalid)?;
     let weights = weights_path(fixture_path, &fixture, choice).map_err(invalid)?;
 
     let state = read_state_dict(&weights)?;
@@ -175,6 +176,28 @@ fn read_fixture(path: &Path) -> Result<Fixture, VerifyError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The model the fixture describes can be built and takes its input.
+fn check_model(fixture: &Fixture) -> Result<(), String> {
+    let model = &fixture.model;
+    model
+        .check()
+        .map_err(|(key, reason)| format!("'{key}' {reason}"))?;
+    let [_, channels, height, width] = fixture.input_shape;
+    if channels != 3 {
+        return Err(format!(
+            "'input_shape' {:?} must be [N, 3, H, W]",
+            fixture.input_shape
+        ));
+    }
+    match model.input_side() {
+        Some(side) if (height, width) != (side, side) => Err(format!(
+            "'input_shape' {:?} does not fit 'model.image_size' {side} (the position embedding's)",
+            fixture.input_shape
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_len(what: &str, values: &[f32], shape: &[usize]) -> Result<(), String> {

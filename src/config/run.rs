@@ -77,6 +77,12 @@ impl RunConfig {
                 ),
             );
         }
+        self.model.check().or_else(|(key, reason)| err(key, reason))?;
+        let side = self.data.resolved_image_size();
+        if let Some(model_side) = self.model.input_side().filter(|&s| s != side) {
+            let reason = format!("is {model_side} but the data's images are {side}×{side} (data.image_size)");
+            return err("model.image_size", reason);
+        }
         if self.train.epochs == 0 {
             return err("train.epochs", "must be at least 1".into());
         }
@@ -88,6 +94,12 @@ impl RunConfig {
                 "train.lr",
                 format!("must be a positive number, got {}", self.train.lr),
             );
+        }
+        if self.train.accumulate == 0 {
+            return err("train.accumulate", "must be at least 1".into());
+        }
+        if let Err(reason) = self.train.check_optimizer() {
+            return err(reason.0, reason.1);
         }
         if self.train.schedule.warmup_epochs > self.train.epochs {
             return err(

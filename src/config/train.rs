@@ -1,6 +1,9 @@
 //! The `train:` section of a run config: optimiser, schedule, loss and checkpointing.
 //! Defaults follow the reference training script (SGD, momentum 0.9, 3 warm-up epochs from
 //! 1% of the learning rate, cosine annealing stepped once per epoch).
+//!
+//! Keys added after the first release are left out of the serialised config while they hold
+//! their default, so that every run id (a hash of that config) stays what it was.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,11 +11,30 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     pub epochs: usize,
+    /// Images (or sequences) per forward pass; one update sees `batch_size × accumulate`.
     pub batch_size: usize,
+    /// Forward/backward passes whose gradients are summed before one update (gradient
+    /// accumulation: a batch larger than memory). The loss of each is divided by this count.
+    #[serde(skip_serializing_if = "is_one")]
+    pub accumulate: usize,
     /// Peak learning rate (after warm-up).
     pub lr: f64,
+    #[serde(skip_serializing_if = "is_default")]
+    pub optimizer: OptimizerKind,
+    /// SGD's momentum.
     pub momentum: f64,
+    /// SGD with Nesterov momentum.
     pub nesterov: bool,
+    /// AdamW's β₁ and β₂.
+    #[serde(skip_serializing_if = "is_default_betas")]
+    pub betas: [f64; 2],
+    /// AdamW's ε.
+    #[serde(skip_serializing_if = "is_default_eps")]
+    pub eps: f64,
+    /// Scale the gradients down when their global L2 norm exceeds this (PyTorch's
+    /// `clip_grad_norm_`); `null`: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
     /// Weight decay of convolution and linear weights.
     pub weight_decay: f64,
     /// Weight decay of normalisation weights and biases (BatchNorm, LayerNorm); `null` = as
@@ -22,6 +44,10 @@ pub struct TrainConfig {
     pub bias_weight_decay: f64,
     /// Weight decay of APA/AGLU κ and λ and gate temperatures (the reference exempts them: 0).
     pub adaptive_weight_decay: f64,
+    /// Weight decay of a transformer's class token and position embedding; `null` = as
+    /// `weight_decay` (the reference's `set_weight_decay` names no embeddings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding_weight_decay: Option<f64>,
     pub schedule: ScheduleConfig,
     pub loss: LossConfig,
     /// Save a checkpoint every this many epochs (0: only at the end).
@@ -51,19 +77,87 @@ impl Default for TrainConfig {
         Self {
             epochs: 200,
             batch_size: 128,
+            accumulate: 1,
             lr: 0.1,
+            optimizer: OptimizerKind::Sgd,
             momentum: 0.9,
             nesterov: false,
+            betas: DEFAULT_BETAS,
+            eps: DEFAULT_EPS,
+            clip_grad_norm: None,
             weight_decay: 5e-4,
             norm_weight_decay: None,
             bias_weight_decay: 0.0,
             adaptive_weight_decay: 0.0,
+            embedding_weight_decay: None,
             schedule: ScheduleConfig::default(),
             loss: LossConfig::default(),
             checkpoint_every: 10,
             from_parent: FromParent::None,
         }
     }
+}
+
+impl TrainConfig {
+    /// The optimiser's keys, checked against the chosen rule: the key at fault and why.
+    pub fn check_optimizer(&self) -> Result<(), (&'static str, String)> {
+        let unit = |b: f64| (0.0..1.0).contains(&b);
+        match self.optimizer {
+            OptimizerKind::Sgd if self.betas != DEFAULT_BETAS || self.eps != DEFAULT_EPS => Err((
+                "train.optimizer",
+                "is sgd, which has no betas or eps: set `optimizer: adamw` or drop them".into(),
+            )),
+            OptimizerKind::Adamw if self.nesterov => Err((
+                "train.nesterov",
+                "applies to SGD only (train.optimizer is adamw)".into(),
+            )),
+            OptimizerKind::Adamw if !(unit(self.betas[0]) && unit(self.betas[1])) => Err((
+                "train.betas",
+                format!("must both be in [0, 1), got {:?}", self.betas),
+            )),
+            OptimizerKind::Adamw if self.eps.is_nan() || self.eps <= 0.0 => {
+                Err(("train.eps", format!("must be positive, got {}", self.eps)))
+            }
+            _ => match self.clip_grad_norm {
+                Some(max) if !(max > 0.0 && max.is_finite()) => Err((
+                    "train.clip_grad_norm",
+                    format!("must be a positive number, got {max}"),
+                )),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+/// PyTorch's defaults for AdamW.
+const DEFAULT_BETAS: [f64; 2] = [0.9, 0.999];
+const DEFAULT_EPS: f64 = 1e-8;
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn is_one(value: &usize) -> bool {
+    *value == 1
+}
+
+fn is_default_betas(value: &[f64; 2]) -> bool {
+    *value == DEFAULT_BETAS
+}
+
+fn is_default_eps(value: &f64) -> bool {
+    *value == DEFAULT_EPS
+}
+
+/// The update rule; both group parameters by role for weight decay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// SGD with momentum (`momentum`, `nesterov`), L2 weight decay added to the gradient.
+    #[default]
+    Sgd,
+    /// AdamW (`betas`, `eps`), weight decay decoupled from the gradient.
+    Adamw,
 }
 
 /// When the learning rate changes.

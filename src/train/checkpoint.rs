@@ -1,6 +1,7 @@
 //! Checkpoints: one safetensors file holding the model (under the reference key names, so the
-//! reference code can load it too), the momentum buffers, the number of finished epochs and the
-//! run config it belongs to. Written atomically; a truncated file is a clean error.
+//! reference code can load it too), the optimiser's buffers (under the parameter's key, prefixed
+//! by the buffer's name), the number of finished epochs and updates, and the run config it
+//! belongs to. Written atomically; a truncated file is a clean error.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,14 +9,13 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::sgd::Sgd;
+use super::optim::{Optimizer, Slot, State};
 use crate::config::RunConfig;
 use crate::nn::import::{export_state_dict, load_state_dict, read_state_dict, ImportError, StateDict};
 use crate::nn::{Declare, FusedBackend, Model};
 
-/// Prefix of the momentum buffers among a checkpoint's tensors.
-pub const MOMENTUM: &str = "momentum.";
 const FORMAT: &str = "repro-checkpoint-1";
+const OPTIMIZER_STEPS: &str = "optimizer_steps";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -35,7 +35,7 @@ pub fn latest(dir: &Path) -> PathBuf {
 pub fn save<B>(
     path: &Path,
     model: &Model<B>,
-    sgd: &Sgd<B::InnerBackend>,
+    optimizer: &Optimizer<B::InnerBackend>,
     run: &RunConfig,
     epochs_done: usize,
 ) -> Result<(), CheckpointError>
@@ -45,14 +45,19 @@ where
 {
     let mut state = export_state_dict(model);
     let keys: HashMap<_, _> = model.param_specs().into_iter().map(|s| (s.id, s.key)).collect();
-    for (id, buffer) in sgd.buffers() {
+    let optimizer = optimizer.state();
+    for ((slot, id), buffer) in &optimizer.buffers {
         if let Some(key) = keys.get(id) {
-            state.insert(format!("{MOMENTUM}{key}"), buffer.to_data().convert::<f32>());
+            state.insert(
+                format!("{}{key}", slot.prefix()),
+                buffer.to_data().convert::<f32>(),
+            );
         }
     }
     let metadata = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("epochs_done".to_string(), epochs_done.to_string()),
+        (OPTIMIZER_STEPS.to_string(), optimizer.steps.to_string()),
         (
             "run_config".to_string(),
             serde_json::to_string(run).unwrap_or_default(),
@@ -61,11 +66,11 @@ where
     write_safetensors(path, &state, metadata).map_err(Into::into)
 }
 
-/// Restores model weights and momentum; returns the model and the number of finished epochs.
+/// Restores model weights and optimiser state; returns the model and the number of finished epochs.
 pub fn load<B>(
     path: &Path,
     model: Model<B>,
-    sgd: &mut Sgd<B::InnerBackend>,
+    optimizer: &mut Optimizer<B::InnerBackend>,
     run: &RunConfig,
     device: &B::Device,
 ) -> Result<(Model<B>, usize), CheckpointError>
@@ -95,22 +100,35 @@ where
             path: path.into(),
             key: "epochs_done",
         })?;
-    let (momentum, weights): (StateDict, StateDict) = read_state_dict(path)?
+    // Checkpoints written before AdamW have no count: SGD does not use it.
+    let steps = meta
+        .get(OPTIMIZER_STEPS)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (buffers, weights): (StateDict, StateDict) = read_state_dict(path)?
         .into_iter()
-        .partition(|(k, _)| k.starts_with(MOMENTUM));
+        .partition(|(k, _)| optimizer_slot(k).is_some());
     let model = load_state_dict(model, weights, path, device)?;
     let ids: HashMap<String, _> = model.param_specs().into_iter().map(|s| (s.key, s.id)).collect();
-    let buffers = momentum
+    let buffers = buffers
         .into_iter()
         .filter_map(|(key, data)| {
-            let id = *ids.get(key.strip_prefix(MOMENTUM)?)?;
+            let (slot, param) = optimizer_slot(&key)?;
+            let id = *ids.get(param)?;
             let numel = data.num_elements();
             let flat = TensorData::new(data.to_vec::<f32>().ok()?, [numel]);
-            Some((id, Tensor::from_data(flat, device)))
+            Some(((slot, id), Tensor::from_data(flat, device)))
         })
         .collect();
-    sgd.set_buffers(buffers);
+    optimizer.restore(State { buffers, steps });
     Ok((model, epochs_done))
+}
+
+/// The optimiser buffer a checkpoint key holds, and its parameter's key; `None` for weights.
+pub fn optimizer_slot(key: &str) -> Option<(Slot, &str)> {
+    Slot::ALL
+        .into_iter()
+        .find_map(|slot| Some((slot, key.strip_prefix(slot.prefix())?)))
 }
 
 /// Writes tensors (f32) and string metadata as one safetensors file, atomically: a temporary

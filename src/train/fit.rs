@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ElementConversion;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -15,8 +15,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 use super::checkpoint::{self, CheckpointError};
 use super::evaluate::evaluate_model;
 use super::loss::{Loss, Targets};
+use super::optim::Optimizer;
 use super::schedule::LrSchedule;
-use super::sgd::Sgd;
 use super::stage::load_parent;
 use crate::backend::{DeviceError, DeviceSpec};
 use crate::config::eval::ReportEpoch;
@@ -181,7 +181,7 @@ struct Session<'a, B: AutodiffBackend> {
     device: &'a B::Device,
     dataset: Arc<Dataset>,
     loader: Loader,
-    sgd: Sgd<B::InnerBackend>,
+    optimizer: Optimizer<B::InnerBackend>,
     schedule: LrSchedule,
     loss: Loss,
     steps: usize,
@@ -217,7 +217,7 @@ where
             })?;
             model = load_parent(model, run, parent, device).map_err(CheckpointError::from)?;
         }
-        let mut sgd = Sgd::<B::InnerBackend>::new(&run.train);
+        let mut optimizer = Optimizer::<B::InnerBackend>::new(&run.train);
         let mut first_epoch = 0;
         if let Some(dir) = &ctx.out_dir {
             std::fs::create_dir_all(dir).map_err(|source| TrainError::Io {
@@ -226,7 +226,7 @@ where
             })?;
             let path = checkpoint::latest(dir);
             if ctx.resume && path.is_file() {
-                let (restored, done) = checkpoint::load(&path, model, &mut sgd, run, device)?;
+                let (restored, done) = checkpoint::load(&path, model, &mut optimizer, run, device)?;
                 model = restored;
                 first_epoch = done;
             }
@@ -240,18 +240,22 @@ where
             device,
             dataset,
             loader,
-            sgd,
+            optimizer,
             first_epoch,
         };
         Ok((session, model))
     }
 
-    /// One pass over the training set; hands back the updated model.
+    /// One pass over the training set; hands back the updated model. With `train.accumulate`
+    /// = k, the gradients of k batches (each loss divided by k) make one update; an epoch's
+    /// last, shorter group still makes one.
     fn train_epoch(&mut self, mut model: Model<B>, epoch: usize) -> Result<(Model<B>, Epoch), TrainError> {
         // Reseeding per epoch keeps dropout identical whether or not the run was resumed.
         crate::nn::rng::seed(epoch_seed(self.run.seed, epoch));
         let start = Instant::now();
         let crt = self.run.train.from_parent == FromParent::Crt;
+        let accumulate = self.run.train.accumulate;
+        let mut pending = GradientsAccumulator::<Model<B>>::new();
         let (mut sum, mut seen) = (0.0, 0usize);
         for (iter, batch) in self.loader.train_epoch(epoch).enumerate() {
             if self
@@ -263,7 +267,6 @@ where
                 return Err(TrainError::Interrupted { epochs_done: epoch });
             }
             let batch = batch?;
-            let lr = self.schedule.lr(epoch, iter, self.steps);
             let n = batch.labels.len();
             let (x, targets) = to_tensors::<B>(batch, self.device);
             let value = self.loss.forward(logits(&model, x, crt), targets, epoch);
@@ -272,8 +275,26 @@ where
                 let reason = format!("loss became {scalar} at epoch {} batch {iter}", epoch + 1);
                 return Ok((model, Epoch::Diverged(reason)));
             }
+            let value = if accumulate > 1 {
+                value / accumulate as f64
+            } else {
+                value
+            };
             let grads = GradientsParams::from_grads(value.backward(), &model);
-            model = self.sgd.step(lr, model, grads);
+            let last = iter + 1 == self.steps;
+            if accumulate == 1 {
+                model = self
+                    .optimizer
+                    .step(self.schedule.lr(epoch, iter, self.steps), model, grads);
+            } else {
+                pending.accumulate(&model, grads);
+                if (iter + 1).is_multiple_of(accumulate) || last {
+                    // The rate of the group's first batch: the fraction of the epoch it starts at.
+                    let first = iter - iter % accumulate;
+                    let lr = self.schedule.lr(epoch, first, self.steps);
+                    model = self.optimizer.step(lr, model, pending.grads());
+                }
+            }
             sum += scalar * n as f64;
             seen += n;
             if let Some(observer) = self.ctx.observer {
@@ -304,7 +325,7 @@ where
         };
         let every = self.run.train.checkpoint_every;
         if done == self.run.train.epochs || (every > 0 && done.is_multiple_of(every)) {
-            checkpoint::save(&checkpoint::latest(dir), model, &self.sgd, self.run, done)?;
+            checkpoint::save(&checkpoint::latest(dir), model, &self.optimizer, self.run, done)?;
         }
         Ok(())
     }

@@ -4,8 +4,8 @@ pub mod checkpoint;
 pub mod evaluate;
 pub mod fit;
 pub mod loss;
+pub mod optim;
 pub mod schedule;
-pub mod sgd;
 pub mod stage;
 
 pub use fit::{fit, fit_on, Observer, Position, TrainContext, TrainError};

@@ -7,7 +7,7 @@ use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::checkpoint::MOMENTUM;
+use super::checkpoint::optimizer_slot;
 use crate::config::train::FromParent;
 use crate::config::RunConfig;
 use crate::nn::import::{
@@ -25,7 +25,7 @@ pub fn load_parent<B: FusedBackend>(
 ) -> Result<Model<B>, ImportError> {
     let state: StateDict = read_state_dict(parent)?
         .into_iter()
-        .filter(|(k, _)| !k.starts_with(MOMENTUM))
+        .filter(|(k, _)| optimizer_slot(k).is_none())
         .collect();
     let keep_head = match run.train.from_parent {
         FromParent::Crt => true,

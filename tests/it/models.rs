@@ -32,6 +32,53 @@ fn parameter_counts_match_the_reference_architectures() {
     }
 }
 
+/// timm's counts: `vit_base_patch16_224` with 1000 classes, and its `VisionTransformer` at the
+/// `vit_test` geometry on 16×16 images (16 patches + the class token) with 10 classes.
+#[test]
+fn vit_parameter_counts_match_timm() {
+    assert_eq!(params("{arch: vit_b16, num_classes: 1000}"), 86_567_656);
+    assert_eq!(
+        params("{arch: vit_test, num_classes: 10, image_size: 16}"),
+        60_346
+    );
+    // Shared AGLU adds one (κ, λ) pair per block; per channel, one per hidden feature.
+    assert_eq!(
+        params("{arch: vit_test, num_classes: 10, image_size: 16, activation: aglu}"),
+        60_346 + 2 * 2
+    );
+    let channel = "{arch: vit_test, num_classes: 10, image_size: 16, activation: aglu, params: channel}";
+    assert_eq!(params(channel), 60_346 + 2 * 2 * 192);
+}
+
+/// timm's counts: `swin_tiny_patch4_window7_224` with 1000 classes, and its `SwinTransformer`
+/// at the `swin_test` geometry (two stages: 96 then 192 hidden MLP features) with 10 classes.
+#[test]
+fn swin_parameter_counts_match_timm() {
+    assert_eq!(params("{arch: swin_t, num_classes: 1000}"), 28_288_354);
+    let tiny = "{arch: swin_test, num_classes: 10, image_size: 16";
+    assert_eq!(params(&format!("{tiny}}}")), 77_326);
+    assert_eq!(params(&format!("{tiny}, activation: aglu}}")), 77_326 + 2 * 4);
+    let channel = params(&format!("{tiny}, activation: aglu, params: channel}}"));
+    assert_eq!(channel, 77_326 + 2 * (2 * 96 + 2 * 192));
+}
+
+/// Both transformers classify images of the sizes their geometry allows, with every backbone
+/// activation in their MLPs.
+#[test]
+fn transformers_run_with_every_activation() {
+    let device = Default::default();
+    let x = Tensor::<Flex, 4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+    for arch in ["vit_test", "swin_test"] {
+        for activation in ["relu", "gelu", "silu", "aglu"] {
+            let c = config(&format!(
+                "{{arch: {arch}, num_classes: 5, image_size: 16, activation: {activation}}}"
+            ));
+            let logits = Model::<Flex>::new(&c, &device).forward(x.clone());
+            assert_eq!(logits.dims(), [2, 5], "{arch} {activation}");
+        }
+    }
+}
+
 #[test]
 fn every_attention_gate_and_activation_builds_and_runs() {
     let device = Default::default();
@@ -360,6 +407,7 @@ fn declared_parameter_roles_keys_and_places_match_the_golden_list() {
                     Role::Weight => "Weight",
                     Role::Bias => "Bias",
                     Role::Norm | Role::Statistic => "Norm",
+                    Role::Embedding => "Embedding",
                     Role::Adaptive => "Adaptive",
                 };
                 let trainable = s.place == Place::Head || Some(s.place) == last_stage.map(Place::Stage);

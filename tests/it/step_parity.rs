@@ -4,7 +4,9 @@
 //! at every step and the same eval-mode logits afterwards.
 //!
 //! Fixtures: `scripts/make-step-parity-fixture.py` (ResNet-8 ReLU/linear, and the paper's
-//! CIFAR-LT model at depth 8: APA* SE gate + AGLU + cosine classifier, SE dropout 0).
+//! CIFAR-LT model at depth 8: APA* SE gate + AGLU + cosine classifier, SE dropout 0, both with
+//! SGD; and timm's ViT at the `vit_test` geometry with AGLU, AdamW and gradient clipping, whose
+//! fixture carries repro's `train:` section).
 //!
 //! Tolerance: each fixture also holds the same run in float64; |f32 − f64| of the reference is
 //! its own rounding noise (2.3e-7 and 9.7e-7 in loss over the 4 steps). An independent float32
@@ -26,7 +28,7 @@ use repro::config::{ModelConfig, TrainConfig};
 use repro::nn::import::{load_state_dict, read_state_dict};
 use repro::nn::Model;
 use repro::train::loss::{Loss, Targets};
-use repro::train::sgd::Sgd;
+use repro::train::optim::Optimizer;
 use serde_json::Value;
 
 const LOSS_TOLERANCE: f64 = 2e-5;
@@ -96,19 +98,24 @@ fn run_repro(fx: &Fixture) -> (Vec<f64>, Vec<f64>) {
     let weights = fx.dir.join(fx.json["weights"].as_str().unwrap());
     let model = Model::<CpuTrain>::new(&config, &device);
     let mut model = load_state_dict(model, read_state_dict(&weights).unwrap(), &weights, &device).unwrap();
-    let wd = fx.json["weight_decay"].as_f64().unwrap();
-    // The reference's set_weight_decay: decay on conv/linear weights, biases and norm
-    // parameters alike; κ/λ exempt.
-    let train = TrainConfig {
-        momentum: fx.json["momentum"].as_f64().unwrap(),
-        weight_decay: wd,
-        norm_weight_decay: None,
-        bias_weight_decay: wd,
-        adaptive_weight_decay: 0.0,
-        ..TrainConfig::default()
+    let train = match fx.json.get("train") {
+        Some(section) => serde_json::from_value(section.clone()).unwrap(),
+        None => {
+            // The reference's set_weight_decay: decay on conv/linear weights, biases and norm
+            // parameters alike; κ/λ exempt.
+            let wd = fx.json["weight_decay"].as_f64().unwrap();
+            TrainConfig {
+                momentum: fx.json["momentum"].as_f64().unwrap(),
+                weight_decay: wd,
+                norm_weight_decay: None,
+                bias_weight_decay: wd,
+                adaptive_weight_decay: 0.0,
+                ..TrainConfig::default()
+            }
+        }
     };
     let classes = config.num_classes;
-    let mut sgd = Sgd::<repro::backend::Cpu>::new(&train);
+    let mut optimizer = Optimizer::<repro::backend::Cpu>::new(&train);
     let loss = Loss::new(&LossConfig::default(), &vec![1; classes]);
     let lr = fx.json["lr"].as_f64().unwrap();
     let steps = fx.json["labels"].as_array().unwrap().len();
@@ -121,7 +128,7 @@ fn run_repro(fx: &Fixture) -> (Vec<f64>, Vec<f64>) {
         let value = loss.forward(model.forward(x), Targets::Hard(y), 0);
         losses.push(value.clone().into_scalar().elem::<f64>());
         let grads = GradientsParams::from_grads(value.backward(), &model);
-        model = sgd.step(lr, model, grads);
+        model = optimizer.step(lr, model, grads);
     }
     let (x, shape, _) = fx.batch(0);
     let eval = model.valid();
@@ -181,4 +188,11 @@ fn resnet8_relu_linear_trains_like_the_reference() {
 #[test]
 fn se_resnet8_apa_aglu_cosine_trains_like_the_reference() {
     check("se_resnet8_apa_aglu_cosine");
+}
+
+/// timm's ViT recipe: AdamW, no decay on norms, biases, embeddings and κ/λ, gradients clipped
+/// (their norm is 3.4–5.0 against a limit of 1, so every step clips).
+#[test]
+fn vit_aglu_trains_with_adamw_like_timm() {
+    check("vit_test_aglu_adamw");
 }

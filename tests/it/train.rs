@@ -43,6 +43,105 @@ fn aglu_with_apa_star_attention_learns_too() {
     assert!(accuracy > 40.0, "top-1 {accuracy}% (chance 10%)");
 }
 
+/// The smallest ViT (4-pixel patches of 16×16 images: 16 tokens) and Swin (2-pixel patches: an
+/// 8×8 grid of shifted 4×4 windows, then 4×4) on the same images, with GELU and with AGLU in
+/// their MLPs, trained by AdamW as timm's recipe.
+#[test]
+fn small_transformers_learn_with_gelu_and_with_aglu() {
+    for arch in ["vit_test", "swin_test"] {
+        for activation in ["gelu", "aglu"] {
+            let mut run = tiny("", 8);
+            run.model = serde_yaml::from_str(&format!(
+                "{{arch: {arch}, num_classes: 10, image_size: 16, activation: {activation}}}"
+            ))
+            .unwrap();
+            run.train.optimizer = repro::config::train::OptimizerKind::Adamw;
+            run.train.lr = 2e-3;
+            run.train.weight_decay = 0.05;
+            let accuracy = top1(&run, &TrainContext::default());
+            assert!(
+                accuracy > 25.0,
+                "{arch} {activation}: top-1 {accuracy}% (chance 10%)"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_vit_whose_position_embedding_does_not_fit_the_images_is_rejected() {
+    let mut run = tiny("", 1);
+    run.model = serde_yaml::from_str("{arch: vit_test, num_classes: 10, image_size: 32}").unwrap();
+    let err = run.validate().unwrap_err();
+    assert_eq!(err.key, "model.image_size");
+    assert!(err.reason.contains("16×16"), "{}", err.reason);
+    run.model.image_size = Some(18);
+    assert_eq!(run.validate().unwrap_err().key, "model.image_size");
+}
+
+/// A ViT (no batch statistics, so the split cannot matter) trained by AdamW with clipping: two
+/// half batches accumulated make the same updates as one full batch, up to summation order.
+#[test]
+fn accumulating_two_half_batches_trains_like_one_full_batch() {
+    // 320 training images: every epoch splits into whole batches of 32 and of 16.
+    let run = |batch_size: usize, accumulate: usize| -> RunConfig {
+        let yaml = format!(
+            "seed: 5
+model: {{arch: vit_test, num_classes: 10, image_size: 16, activation: aglu}}
+data: {{dataset: synthetic_lt, classes: 10, image_size: 16, imbalance: 1, train_per_class_max: 32,
+        test_per_class: 10, workers: 1}}
+train: {{epochs: 2, batch_size: {batch_size}, accumulate: {accumulate}, optimizer: adamw, lr: 1.0e-3,
+         weight_decay: 0.05, clip_grad_norm: 1.0, schedule: {{warmup_epochs: 1, step: iteration}}}}"
+        );
+        serde_yaml::from_str(&yaml).expect("valid run config")
+    };
+    let whole = fit::<B>(&run(32, 1), &TrainContext::default(), &Default::default()).unwrap();
+    let halves = fit::<B>(&run(16, 2), &TrainContext::default(), &Default::default()).unwrap();
+    let (a, b) = (&whole.learned, &halves.learned);
+    assert!(!a.is_empty() && a.len() == b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!((&x.module, &x.name), (&y.module, &y.name));
+        assert!(
+            (x.value - y.value).abs() < 1e-4,
+            "{} {}: {} vs {}",
+            x.module,
+            x.name,
+            x.value,
+            y.value
+        );
+    }
+    let loss = |r: &repro::result::RunResult| r.epochs.last().unwrap().loss;
+    assert!(
+        (loss(&whole) - loss(&halves)).abs() < 1e-4,
+        "{} vs {}",
+        loss(&whole),
+        loss(&halves)
+    );
+    // And it is not the same as taking twice as many steps of half the size.
+    let more_steps = fit::<B>(&run(16, 1), &TrainContext::default(), &Default::default()).unwrap();
+    assert!((loss(&more_steps) - loss(&whole)).abs() > 1e-3);
+}
+
+#[test]
+fn adamw_keys_are_checked_against_the_optimizer() {
+    let mut run = tiny("", 1);
+    run.train.betas = [0.9, 0.95];
+    assert_eq!(
+        run.validate().unwrap_err().key,
+        "train.optimizer",
+        "betas without adamw"
+    );
+    run.train.optimizer = repro::config::train::OptimizerKind::Adamw;
+    run.validate().unwrap();
+    run.train.betas = [0.9, 1.0];
+    assert_eq!(run.validate().unwrap_err().key, "train.betas");
+    run.train.betas = [0.9, 0.999];
+    run.train.clip_grad_norm = Some(0.0);
+    assert_eq!(run.validate().unwrap_err().key, "train.clip_grad_norm");
+    run.train.clip_grad_norm = None;
+    run.train.accumulate = 0;
+    assert_eq!(run.validate().unwrap_err().key, "train.accumulate");
+}
+
 #[test]
 fn evaluating_every_epoch_ends_with_the_same_final_result_as_evaluating_once() {
     let mut run = tiny(
@@ -70,10 +169,29 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
         ", activation: aglu, attention: se, gate: apa, attention_layernorm: true, attention_dropout: 0.1",
         4,
     );
+    resumes_exactly(&run);
+}
+
+/// AdamW's moments and its update count (bias correction) survive the checkpoint too.
+#[test]
+fn an_adamw_run_resumes_exactly_too() {
+    let mut run = tiny("", 4);
+    run.model =
+        serde_yaml::from_str("{arch: vit_test, num_classes: 10, image_size: 16, activation: aglu}").unwrap();
+    run.train = serde_yaml::from_str(
+        "{epochs: 4, batch_size: 32, optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, clip_grad_norm: 1.0,
+          schedule: {warmup_epochs: 1}, checkpoint_every: 2}",
+    )
+    .unwrap();
+    resumes_exactly(&run);
+}
+
+/// Stopped after epoch 2 of 4 and resumed, `run` ends exactly as when it runs straight through.
+fn resumes_exactly(run: &RunConfig) {
     let tmp = crate::common::scratch();
     let dir = tmp.path().to_path_buf();
 
-    let straight = fit::<B>(&run, &TrainContext::default(), &Default::default()).unwrap();
+    let straight = fit::<B>(run, &TrainContext::default(), &Default::default()).unwrap();
 
     let cancel = Arc::new(AtomicBool::new(false));
     let stop_after_two = StopAfter(2, cancel.clone());
@@ -84,7 +202,7 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
         observer: Some(&stop_after_two),
         ..TrainContext::default()
     };
-    match fit::<B>(&run, &first, &Default::default()) {
+    match fit::<B>(run, &first, &Default::default()) {
         Err(TrainError::Interrupted { epochs_done: 2 }) => {}
         other => panic!("expected an interruption after epoch 2, got {other:?}"),
     }
@@ -93,7 +211,7 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
         resume: true,
         ..TrainContext::default()
     };
-    let resumed = fit::<B>(&run, &second, &Default::default()).unwrap();
+    let resumed = fit::<B>(run, &second, &Default::default()).unwrap();
 
     assert_eq!(resumed.epochs.len(), 2, "only epochs 3 and 4 ran again");
     assert_eq!(resumed.metrics, straight.metrics, "same final metrics");

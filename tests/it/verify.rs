@@ -9,23 +9,29 @@ use repro::nn::import::{load_state_dict, read_state_dict, reference_keys, Import
 use repro::nn::Model;
 use repro::verify::{verify, VerifyError, WeightsChoice};
 
-const FIXTURES: [&str; 3] = [
+const FIXTURES: [&str; 7] = [
     "resnet32_relu_linear",
     "se_resnet32_sigmoid_cosine",
     "se_resnet32_apa_aglu_cosine",
+    "vit_test_gelu",
+    "vit_test_aglu",
+    "swin_test_gelu",
+    "swin_test_aglu",
 ];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new("tests/fixtures/models").join(format!("{name}.json"))
 }
 
-/// The SE fixtures (logits of magnitude ~3) pass at their own tolerance. The plain ReLU
+/// The SE, ViT and Swin fixtures (logits of magnitude ~1–3) pass at their own tolerance. The plain ReLU
 /// network's logits reach 877, where one f32 ulp is 6.1e-5: its reference logits are 2.0e-4
 /// from an exact (f64) evaluation of the same weights, so no independent f32 implementation
 /// can be held to its 1e-4; it must agree within 8 ulps of its largest logit instead.
 #[test]
 fn reference_models_match_from_both_weight_formats() {
-    for (name, ulps) in [(FIXTURES[0], 8), (FIXTURES[1], 0), (FIXTURES[2], 0)] {
+    let ulps = |name: &str| if name == FIXTURES[0] { 8 } else { 0 };
+    for name in FIXTURES {
+        let ulps = ulps(name);
         for choice in [WeightsChoice::Safetensors, WeightsChoice::Pth] {
             let report =
                 verify::<Flex>(&fixture(name), choice, ulps, &Default::default()).expect("fixture usable");
@@ -128,6 +134,17 @@ fn unusable_fixtures_are_errors_not_panics() {
     std::fs::write(&path, short_input.to_string()).unwrap();
     let err = verify::<Flex>(&path, WeightsChoice::Preferred, 0, &Default::default()).unwrap_err();
     assert!(err.to_string().contains("'input' has 2 values"), "{err}");
+
+    let mut vit: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("vit_test_gelu")).unwrap()).unwrap();
+    vit["model"]["image_size"] = serde_json::json!(64);
+    let path = dir.join("vit-64.json");
+    std::fs::write(&path, vit.to_string()).unwrap();
+    let err = verify::<Flex>(&path, WeightsChoice::Preferred, 0, &Default::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("does not fit 'model.image_size' 64"),
+        "{err}"
+    );
 
     let mut no_weights = original;
     no_weights["weights"] = serde_json::json!("nowhere.safetensors");

@@ -48,9 +48,7 @@ pub fn grouped_conv<B: Backend>(
     init: ConvInit,
     device: &B::Device,
 ) -> Conv2d<B> {
-    let mut conv = Conv2dConfig::new([inputs, outputs], [kernel, kernel])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+    let mut conv = conv_config(inputs, outputs, kernel, stride, padding)
         .with_groups(groups)
         .with_bias(false)
         .init(device);
@@ -65,14 +63,41 @@ pub fn grouped_conv<B: Backend>(
     conv
 }
 
-/// How a linear layer's weight is drawn. Biases always keep PyTorch's default U(±1/√in).
+/// A square convolution with symmetric, explicit padding (weights drawn by the callers).
+fn conv_config(inputs: usize, outputs: usize, kernel: usize, stride: usize, padding: usize) -> Conv2dConfig {
+    Conv2dConfig::new([inputs, outputs], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+}
+
+/// A convolution with bias and PyTorch's default initialisation (weight and bias U(±1/√fan-in)),
+/// no padding: timm's patch embedding.
+pub fn conv_with_bias<B: Backend>(
+    inputs: usize,
+    outputs: usize,
+    kernel: usize,
+    stride: usize,
+    device: &B::Device,
+) -> Conv2d<B> {
+    let mut conv = conv_config(inputs, outputs, kernel, stride, 0).init(device);
+    let bound = 1.0 / ((inputs * kernel * kernel) as f64).sqrt();
+    let shape = [outputs, inputs, kernel, kernel];
+    conv.weight = param(rng::uniform(shape.iter().product(), -bound, bound), shape, device);
+    conv.bias = Some(param(rng::uniform(outputs, -bound, bound), [outputs], device));
+    conv
+}
+
+/// How a linear layer's weight and bias are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinearInit {
-    /// `kaiming_normal_` (fan-in): what the CIFAR reference models apply to every `nn.Linear`
-    /// (attention MLPs and the linear classifier).
+    /// `kaiming_normal_` (fan-in) weights: what the CIFAR reference models apply to every
+    /// `nn.Linear` (attention MLPs and the linear classifier); bias U(±1/√in).
     KaimingNormal,
-    /// PyTorch's default U(±1/√in).
+    /// PyTorch's default: weight and bias U(±1/√in).
     TorchDefault,
+    /// Weights N(0, 0.02²), zero bias: timm's transformers (its truncation at ±2 is 100 σ away,
+    /// so never reached).
+    SmallNormal,
 }
 
 pub fn linear<B: Backend>(
@@ -88,10 +113,15 @@ pub fn linear<B: Backend>(
     let weights = match init {
         LinearInit::KaimingNormal => rng::normal(inputs * outputs, (2.0 / inputs as f64).sqrt()),
         LinearInit::TorchDefault => rng::uniform(inputs * outputs, -bound, bound),
+        LinearInit::SmallNormal => rng::normal(inputs * outputs, 0.02),
     };
     layer.weight = param(weights, [inputs, outputs], device);
     if bias {
-        layer.bias = Some(param(rng::uniform(outputs, -bound, bound), [outputs], device));
+        let biases = match init {
+            LinearInit::SmallNormal => vec![0.0; outputs],
+            LinearInit::KaimingNormal | LinearInit::TorchDefault => rng::uniform(outputs, -bound, bound),
+        };
+        layer.bias = Some(param(biases, [outputs], device));
     }
     layer
 }

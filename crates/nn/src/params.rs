@@ -20,6 +20,8 @@ pub enum Role {
     Norm,
     /// APA/AGLU κ and λ, and learnable gate temperatures.
     Adaptive,
+    /// Learned token embeddings: a transformer's class token and position embedding.
+    Embedding,
     /// BatchNorm running statistics: stored and loaded, never optimised.
     Statistic,
 }

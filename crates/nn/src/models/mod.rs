@@ -4,6 +4,8 @@
 
 mod resnet_cifar;
 mod resnet_imagenet;
+mod swin;
+mod vit;
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
@@ -12,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub use resnet_cifar::{BasicBlock, CifarResNet};
 pub use resnet_imagenet::{BottleneckLayout, ImageNetResNet};
+pub use swin::{SwinLayout, SwinTransformer};
+pub use vit::{VisionTransformer, VitLayout};
 
 use crate::init::{ConvInit, LinearInit};
 use crate::layers::BatchNorm;
@@ -37,6 +41,16 @@ pub enum Arch {
     Resnet152,
     #[serde(rename = "resnext50_32x4d")]
     Resnext50_32x4d,
+    /// ViT-B/16: 16-pixel patches, width 768, 12 blocks of 12 heads.
+    VitB16,
+    /// A two-block ViT (4-pixel patches, width 48, 3 heads) for tests and smoke runs.
+    VitTest,
+    /// Swin-T: 4-pixel patches, width 96, stages of 2, 2, 6, 2 blocks (3, 6, 12, 24 heads),
+    /// 7×7 windows.
+    SwinT,
+    /// A two-stage Swin (2-pixel patches, width 24, 2 blocks of 2 then 4 heads, 4×4 windows)
+    /// for tests and smoke runs.
+    SwinTest,
 }
 
 /// Whether each APA/AGLU module learns one (κ, λ) pair or one per channel (paper Table 13).
@@ -88,6 +102,10 @@ pub struct ModelConfig {
     pub params: ParamSharing,
     pub init: InitConfig,
     pub lambda_grad: LambdaGrad,
+    /// Side of the square images a transformer is built for (default 224): a ViT's position
+    /// embedding, a Swin's windows. The ResNets take any size and do not use it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
 }
 
 impl Default for ModelConfig {
@@ -106,7 +124,46 @@ impl Default for ModelConfig {
             params: ParamSharing::Shared,
             init: InitConfig::default(),
             lambda_grad: LambdaGrad::Exact,
+            image_size: None,
         }
+    }
+}
+
+/// A transformer's image side when the config leaves it out: the ImageNet resolution.
+pub const DEFAULT_TRANSFORMER_IMAGE_SIZE: usize = 224;
+
+impl ModelConfig {
+    /// The side of the square images this model must be given, where it is fixed (a
+    /// transformer); `None` where any size works.
+    pub fn input_side(&self) -> Option<usize> {
+        match self.arch.layout() {
+            ArchLayout::Vit(_) | ArchLayout::Swin(_) => {
+                Some(self.image_size.unwrap_or(DEFAULT_TRANSFORMER_IMAGE_SIZE))
+            }
+            ArchLayout::Cifar(_) | ArchLayout::ImageNet(_) => None,
+        }
+    }
+
+    /// What this `model:` section cannot build, as (key, reason).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let side = self.input_side().unwrap_or(DEFAULT_TRANSFORMER_IMAGE_SIZE);
+        let fits = match self.arch.layout() {
+            ArchLayout::Cifar(_) | ArchLayout::ImageNet(_) => return Ok(()),
+            ArchLayout::Vit(layout) if side == 0 || !side.is_multiple_of(layout.patch) => Err(format!(
+                "must be a positive multiple of the {}-pixel patch, got {side}",
+                layout.patch
+            )),
+            ArchLayout::Vit(_) => Ok(()),
+            ArchLayout::Swin(layout) => layout.stages(side).map(|_| ()),
+        };
+        fits.map_err(|reason| ("model.image_size", reason))?;
+        if self.attention != AttentionKind::None {
+            return Err((
+                "model.attention",
+                "a transformer has no convolutional attention blocks; use none".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -117,6 +174,8 @@ pub enum Family {
     Cifar,
     /// `resnet_pytorch.py` (torchvision's layout) with `cbam.py`.
     ImageNet,
+    /// timm's transformers.
+    Timm,
 }
 
 /// What an `arch` builds: the registry of architectures.
@@ -125,6 +184,8 @@ enum ArchLayout {
     /// A CIFAR ResNet with this many residual blocks per stage (depth = 6·blocks + 2).
     Cifar(usize),
     ImageNet(BottleneckLayout),
+    Vit(VitLayout),
+    Swin(SwinLayout),
 }
 
 impl Arch {
@@ -147,6 +208,32 @@ impl Arch {
             Arch::Resnet101 => bottleneck([3, 4, 23, 3], 1, 64),
             Arch::Resnet152 => bottleneck([3, 8, 36, 3], 1, 64),
             Arch::Resnext50_32x4d => bottleneck([3, 4, 6, 3], 32, 4),
+            Arch::VitB16 => ArchLayout::Vit(VitLayout {
+                patch: 16,
+                width: 768,
+                depth: 12,
+                heads: 12,
+            }),
+            Arch::VitTest => ArchLayout::Vit(VitLayout {
+                patch: 4,
+                width: 48,
+                depth: 2,
+                heads: 3,
+            }),
+            Arch::SwinT => ArchLayout::Swin(SwinLayout {
+                patch: 4,
+                width: 96,
+                depths: &[2, 2, 6, 2],
+                heads: &[3, 6, 12, 24],
+                window: 7,
+            }),
+            Arch::SwinTest => ArchLayout::Swin(SwinLayout {
+                patch: 2,
+                width: 24,
+                depths: &[2, 2],
+                heads: &[2, 4],
+                window: 4,
+            }),
         }
     }
 
@@ -154,6 +241,7 @@ impl Arch {
         match self.layout() {
             ArchLayout::Cifar(_) => Family::Cifar,
             ArchLayout::ImageNet(_) => Family::ImageNet,
+            ArchLayout::Vit(_) | ArchLayout::Swin(_) => Family::Timm,
         }
     }
 }
@@ -197,6 +285,7 @@ impl ModelConfig {
         match self.arch.family() {
             Family::Cifar => LinearInit::KaimingNormal,
             Family::ImageNet => LinearInit::TorchDefault,
+            Family::Timm => LinearInit::SmallNormal,
         }
     }
 
@@ -211,13 +300,14 @@ impl ModelConfig {
             gate: self.gate_over(channels),
             spatial_gate: self.gate_over(1),
             mlp_init: self.linear_init(),
+            // `check` keeps attention blocks out of the transformers.
             conv_init: match self.arch.family() {
                 Family::Cifar => ConvInit::FanIn,
-                Family::ImageNet => ConvInit::FanOut,
+                Family::ImageNet | Family::Timm => ConvInit::FanOut,
             },
             keys: match self.arch.family() {
                 Family::Cifar => KeyStyle::Cifar,
-                Family::ImageNet => KeyStyle::ImageNet,
+                Family::ImageNet | Family::Timm => KeyStyle::ImageNet,
             },
         }
     }
@@ -238,6 +328,8 @@ impl ModelConfig {
 pub enum Model<B: Backend> {
     Cifar(CifarResNet<B>),
     ImageNet(ImageNetResNet<B>),
+    Vit(VisionTransformer<B>),
+    Swin(SwinTransformer<B>),
 }
 
 impl<B: FusedBackend> Model<B> {
@@ -252,6 +344,14 @@ impl<B: FusedBackend> Model<B> {
         match config.arch.layout() {
             ArchLayout::Cifar(blocks) => Model::Cifar(CifarResNet::new(config, blocks, device)),
             ArchLayout::ImageNet(layout) => Model::ImageNet(ImageNetResNet::new(config, layout, device)),
+            ArchLayout::Vit(layout) => {
+                let side = config.input_side().unwrap_or(DEFAULT_TRANSFORMER_IMAGE_SIZE);
+                Model::Vit(VisionTransformer::new(config, layout, side, device))
+            }
+            ArchLayout::Swin(layout) => {
+                let side = config.input_side().unwrap_or(DEFAULT_TRANSFORMER_IMAGE_SIZE);
+                Model::Swin(SwinTransformer::new(config, layout, side, device))
+            }
         }
     }
 
@@ -270,6 +370,8 @@ impl<B: FusedBackend> Model<B> {
         match self {
             Model::Cifar(m) => m.features(x, trace),
             Model::ImageNet(m) => m.features(x, trace),
+            Model::Vit(m) => m.features(x),
+            Model::Swin(m) => m.features(x),
         }
     }
 
@@ -277,6 +379,8 @@ impl<B: FusedBackend> Model<B> {
         match self {
             Model::Cifar(m) => m.head(),
             Model::ImageNet(m) => m.head(),
+            Model::Vit(m) => m.head(),
+            Model::Swin(m) => m.head(),
         }
     }
 
@@ -284,6 +388,8 @@ impl<B: FusedBackend> Model<B> {
         match self {
             Model::Cifar(m) => m.activations(),
             Model::ImageNet(m) => m.activations(),
+            Model::Vit(m) => m.activations(),
+            Model::Swin(m) => m.activations(),
         }
     }
 
@@ -291,6 +397,7 @@ impl<B: FusedBackend> Model<B> {
         match self {
             Model::Cifar(m) => m.attentions(),
             Model::ImageNet(m) => m.attentions(),
+            Model::Vit(_) | Model::Swin(_) => Vec::new(),
         }
     }
 
@@ -348,6 +455,8 @@ impl<B: Backend> Declare for Model<B> {
         match self {
             Model::Cifar(m) => m.declare(d),
             Model::ImageNet(m) => m.declare(d),
+            Model::Vit(m) => m.declare(d),
+            Model::Swin(m) => m.declare(d),
         }
     }
 }
