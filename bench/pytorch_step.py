@@ -3,10 +3,11 @@ APA* attention and a cosine head, written here from the paper's definitions and 
 autograd, as the reference code does), 3×3 convolutions and activation layers as `cargo bench
 --bench train_step` / `conv` / `activation`, on the CPU with the given number of threads.
 With the group `vit`, instead: ViT-B/16 training steps (batch 32, 224², timm's model with GELU
-and with the AGLU below in its MLPs; needs timm). Prints one `name value unit` line per
-measurement.
+and with the AGLU below in its MLPs; needs timm). With `gpt2`: GPT-2 small training steps (4
+sequences of 1024 tokens, Hugging Face's GPT2LMHeadModel with GELU-tanh and with the AGLU below
+in its MLPs, AdamW; needs transformers). Prints one `name value unit` line per measurement.
 
-    python3 bench/pytorch_step.py [THREADS] [resnet|vit]
+    python3 bench/pytorch_step.py [THREADS] [resnet|vit|gpt2]
 """
 import sys
 import time
@@ -165,4 +166,28 @@ def vit_group():
         print(f"vit_b16_{name}_train_step {images_per_second(model, 32, 224, 3):.2f} img/s")
 
 
-{"resnet": resnet_group, "vit": vit_group}[group]()
+def gpt2_group():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    batch, length, vocab = 4, 1024, 50257
+    x = (torch.arange(batch * length) * 7919 % vocab).view(batch, length)
+    y = (x + 1) % vocab
+    for name in ["gelu_tanh", "aglu"]:
+        config = GPT2Config(vocab_size=vocab, n_positions=length, n_embd=768, n_layer=12, n_head=12,
+                            activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+        model = GPT2LMHeadModel(config)
+        if name == "aglu":
+            for block in model.transformer.h:
+                block.mlp.act = Aglu()
+        optimiser = torch.optim.AdamW(model.parameters(), lr=6e-4, weight_decay=0.1)
+
+        def train_step():
+            optimiser.zero_grad()
+            logits = model(x).logits
+            F.cross_entropy(logits.view(-1, vocab), y.view(-1)).backward()
+            optimiser.step()
+
+        print(f"gpt2_{name}_train_step {batch * length / median_time(train_step, 3):.1f} tok/s")
+
+
+{"resnet": resnet_group, "vit": vit_group, "gpt2": gpt2_group}[group]()

@@ -116,6 +116,7 @@ fn bench_store(path: &std::path::Path, url: &str) {
                 images_per_s: Some(1000.0),
                 test_top1: Some(50.0),
                 eval_seconds: None,
+                ..repro::result::EpochMetrics::default()
             };
             store.record_epoch(run, &metrics).unwrap();
         }

@@ -41,6 +41,7 @@ fn result(i: usize) -> RunResult {
                 images_per_s: Some(1000.0),
                 test_top1: (epoch % 5 == 0).then_some(epoch as f64),
                 eval_seconds: (epoch % 5 == 0).then_some(4.0),
+                ..EpochMetrics::default()
             })
             .collect(),
         classes: (0..100)

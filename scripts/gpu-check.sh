@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU validation, one line per check: model fidelity on the fixtures, a short training run and
-# the ResNet-32 training throughput, on a CUDA device. Needs an NVIDIA GPU and driver; the build
+# the training throughput of ResNet-32, ViT-B/16 and GPT-2 small, on a CUDA device. Needs an NVIDIA GPU and driver; the build
 # itself works offline (Burn 0.21 compiles its kernels with NVRTC at run time).
 #   scripts/gpu-check.sh [cuda:N]
 set -euo pipefail
@@ -25,3 +25,7 @@ YAML
 
 echo "== throughput: CIFAR ResNet-32 training step, batch 128, on $device"
 cargo bench --quiet --features cuda --bench train_step -- "$device"
+
+echo "== throughput: ViT-B/16 (batch 32, 224²) and GPT-2 small (4 × 1024 tokens), GELU and AGLU MLPs, on $device"
+cargo bench --quiet --features cuda --bench train_step -- "$device" vit
+cargo bench --quiet --features cuda --bench train_step -- "$device" gpt2

@@ -125,15 +125,22 @@ pub struct Bin {
 }
 
 /// Training-side numbers of one epoch, recorded as the epoch ends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     /// 1-based count of finished epochs.
     pub epoch: usize,
     pub loss: f64,
     pub lr: Option<f64>,
+    /// Image classifiers' training speed.
     pub images_per_s: Option<f64>,
+    /// Language models' training speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
     /// Test top-1 when the epoch was evaluated (`eval.eval_every`).
     pub test_top1: Option<f64>,
+    /// A language model's validation loss when the epoch was evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
     /// Wall time of that evaluation.
     pub eval_seconds: Option<f64>,
 }
@@ -149,7 +156,9 @@ impl EpochMetrics {
         let parts = [
             self.lr.map(|v| format!("lr {v:.5}")),
             self.test_top1.map(|v| format!("top1 {v:.2}%")),
+            self.val_loss.map(|v| format!("val loss {v:.4}")),
             self.images_per_s.map(|v| format!("{v:.0} img/s")),
+            self.tokens_per_s.map(|v| format!("{v:.0} tok/s")),
             self.eval_seconds.map(|v| format!("eval {v:.1}s")),
         ];
         for part in parts.into_iter().flatten() {
@@ -165,7 +174,9 @@ impl EpochMetrics {
             ("loss", Some(self.loss)),
             ("lr", self.lr),
             ("images_per_s", self.images_per_s),
+            ("tokens_per_s", self.tokens_per_s),
             ("test_top1", self.test_top1),
+            ("val_loss", self.val_loss),
             ("eval_s", self.eval_seconds),
         ]
         .into_iter()
@@ -265,6 +276,7 @@ mod tests {
             images_per_s: Some(101.6),
             test_top1: None,
             eval_seconds: None,
+            ..EpochMetrics::default()
         };
         assert_eq!(epoch.line(Some(15)), "epoch 3/15  loss 1.2346  102 img/s");
         epoch.test_top1 = Some(45.678);

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use serde::Deserialize;
 
 use crate::nn::import::{load_state_dict, read_state_dict, ImportError};
 use crate::nn::ModelConfig;
-use crate::nn::{FusedBackend, Model};
+use crate::nn::{FusedBackend, Gpt2, Model, Task};
 
 #[derive(Debug, Deserialize)]
 struct Fixture {
@@ -20,9 +20,11 @@ struct Fixture {
     #[serde(default)]
     weights_pth: Option<PathBuf>,
     tolerance: Tolerance,
-    input_shape: [usize; 4],
+    /// `[N, 3, H, W]` images for a classifier, `[N, T]` token ids for a language model.
+    input_shape: Vec<usize>,
     input: Vec<f32>,
-    logits_shape: [usize; 2],
+    /// `[N, classes]` or `[N, T, vocab]`.
+    logits_shape: Vec<usize>,
     logits: Vec<f32>,
 }
 
@@ -129,23 +131,30 @@ pub fn verify<B: FusedBackend>(
     let weights = weights_path(fixture_path, &fixture, choice).map_err(invalid)?;
 
     let state = read_state_dict(&weights)?;
-    let model = Model::<B>::new(&fixture.model, device);
-    let model = load_state_dict(model, state, &weights, device)?;
-    let input = Tensor::<B, 4>::from_data(TensorData::new(fixture.input, fixture.input_shape), device);
-    let logits = model.forward(input);
-    if logits.dims() != fixture.logits_shape {
+    let input = TensorData::new(fixture.input.clone(), fixture.input_shape.clone());
+    let (dims, logits) = match fixture.model.task() {
+        Task::ImageClassification => {
+            let model = Model::<B>::new(&fixture.model, device).map_err(|e| invalid(e.to_string()))?;
+            let model = load_state_dict(model, state, &weights, device)?;
+            let logits = model.forward(Tensor::from_data(input, device));
+            (logits.dims().to_vec(), logits.into_data())
+        }
+        Task::LanguageModelling => {
+            let model = Gpt2::<B>::new(&fixture.model, device).map_err(|e| invalid(e.to_string()))?;
+            let model = load_state_dict(model, state, &weights, device)?;
+            let tokens = Tensor::<B, 2, Int>::from_data(input.convert::<i64>(), device);
+            let logits = model.forward(tokens);
+            (logits.dims().to_vec(), logits.into_data())
+        }
+    };
+    if dims != fixture.logits_shape {
         let reason = format!(
-            "the model gives logits {:?}, the fixture has {:?}",
-            logits.dims(),
+            "the model gives logits {dims:?}, the fixture has {:?}",
             fixture.logits_shape
         );
         return Err(invalid(reason));
     }
-    let ours = logits
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .unwrap_or_default();
+    let ours = logits.convert::<f32>().to_vec::<f32>().unwrap_or_default();
     let max_abs_diff = ours
         .iter()
         .zip(&fixture.logits)
@@ -184,7 +193,15 @@ fn check_model(fixture: &Fixture) -> Result<(), String> {
     model
         .check()
         .map_err(|(key, reason)| format!("'{key}' {reason}"))?;
-    let [_, channels, height, width] = fixture.input_shape;
+    if model.task() == Task::LanguageModelling {
+        return check_tokens(fixture);
+    }
+    let &[_, channels, height, width] = fixture.input_shape.as_slice() else {
+        return Err(format!(
+            "'input_shape' {:?} must be [N, 3, H, W]",
+            fixture.input_shape
+        ));
+    };
     if channels != 3 {
         return Err(format!(
             "'input_shape' {:?} must be [N, 3, H, W]",
@@ -197,6 +214,32 @@ fn check_model(fixture: &Fixture) -> Result<(), String> {
             fixture.input_shape
         )),
         _ => Ok(()),
+    }
+}
+
+/// A language model's input: `[N, T]` whole token ids inside the vocabulary, T within the context.
+fn check_tokens(fixture: &Fixture) -> Result<(), String> {
+    let shape = &fixture.input_shape;
+    let context = fixture.model.context().unwrap_or_default();
+    match shape.as_slice() {
+        &[_, t] if t <= context => {}
+        _ => {
+            return Err(format!(
+                "'input_shape' {shape:?} must be [N, T] with T at most the context of {context}"
+            ))
+        }
+    }
+    let vocab = fixture.model.vocab() as f32;
+    match fixture
+        .input
+        .iter()
+        .position(|&t| t.fract() != 0.0 || !(0.0..vocab).contains(&t))
+    {
+        Some(i) => Err(format!(
+            "'input' value {} at {i} is not a token id below model.vocab_size {vocab}",
+            fixture.input[i]
+        )),
+        None => Ok(()),
     }
 }
 

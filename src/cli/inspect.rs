@@ -388,12 +388,14 @@ pub fn cmd_show(args: ShowArgs) -> anyhow::Result<()> {
     for e in &r.epochs {
         let optional = |name: &str, v: Option<f64>| v.map_or(String::new(), |v| format!("  {name} {v:.4}"));
         println!(
-            "  epoch {:>4}  loss {:.4}{}{}{}{}",
+            "  epoch {:>4}  loss {:.4}{}{}{}{}{}{}",
             e.epoch,
             e.loss,
             optional("lr", e.lr),
             optional("test_top1", e.test_top1),
+            optional("val_loss", e.val_loss),
             optional("images/s", e.images_per_s),
+            optional("tokens/s", e.tokens_per_s),
             optional("eval_s", e.eval_seconds),
         );
     }

@@ -32,6 +32,12 @@ pub enum DatasetKind {
     /// numbered by sorted folder name; long-tailed by the CIFAR-LT construction unless
     /// `imbalance` is 1.
     ImageFolder,
+    /// FineWeb-Edu's 10B-token sample as GPT-2 token shards (`data.text`), with HellaSwag for
+    /// evaluation: language models only.
+    FinewebEdu,
+    /// A generated text corpus in a small formal language, and HellaSwag-format questions about
+    /// it, built in memory: language models only.
+    SyntheticText,
 }
 
 impl DatasetKind {
@@ -40,12 +46,18 @@ impl DatasetKind {
     pub fn fixed_classes(self) -> Option<usize> {
         match self {
             DatasetKind::SyntheticLt | DatasetKind::ImageFolder => None,
+            DatasetKind::FinewebEdu | DatasetKind::SyntheticText => None,
             DatasetKind::Cifar10 | DatasetKind::Cifar10Lt => Some(10),
             DatasetKind::Cifar100 | DatasetKind::Cifar100Lt => Some(100),
             DatasetKind::ImagenetLt | DatasetKind::Imagenet => Some(1000),
             DatasetKind::PlacesLt => Some(365),
             DatasetKind::Inat2018 => Some(8142),
         }
+    }
+
+    /// True for the token corpora language models train on.
+    pub fn is_text(self) -> bool {
+        matches!(self, DatasetKind::FinewebEdu | DatasetKind::SyntheticText)
     }
 
     /// True for the datasets read from split-list files (decoded JPEG/PNG images).
@@ -206,8 +218,52 @@ pub struct DataConfig {
     pub workers: usize,
     /// Batches prepared ahead of the training loop.
     pub prefetch: usize,
+    /// The token corpora's settings (`fineweb_edu`, `synthetic_text`); left out of other runs'
+    /// configs, so their ids do not change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextConfig>,
 }
 
+/// The `data.text:` section: how a language model reads its corpus and is evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextConfig {
+    /// Tokens per training sequence (T), at most the model's context.
+    pub sequence_length: usize,
+    /// Tokens trained on per epoch; `null`: one pass over every training shard. The stream
+    /// continues across epochs and wraps around at its end, as build-nanogpt's loader does.
+    pub epoch_tokens: Option<u64>,
+    /// The validation loss is taken over this many tokens from the start of the validation
+    /// shards (build-nanogpt: 20 batches of 64 × 1024).
+    pub val_tokens: u64,
+    /// Folder of token shards (build-nanogpt's `.npy` or llm.c's `.bin`, with `train` or `val`
+    /// in their names); `null`: `<root>/edu_fineweb10B`.
+    pub shards: Option<PathBuf>,
+    /// HellaSwag's validation file (the official jsonl); `null`:
+    /// `<root>/hellaswag/hellaswag_val.jsonl`, downloaded when missing and `download` is on.
+    pub hellaswag: Option<PathBuf>,
+    /// Evaluate only the first N HellaSwag questions; `null`: all of them.
+    pub hellaswag_limit: Option<usize>,
+    /// `synthetic_text`: training tokens generated (validation gets a tenth as many).
+    pub synthetic_tokens: usize,
+    /// `synthetic_text`: questions generated.
+    pub synthetic_questions: usize,
+}
+
+impl Default for TextConfig {
+    fn default() -> Self {
+        Self {
+            sequence_length: 1024,
+            epoch_tokens: None,
+            val_tokens: 20 * 64 * 1024,
+            shards: None,
+            hellaswag: None,
+            hellaswag_limit: None,
+            synthetic_tokens: 200_000,
+            synthetic_questions: 200,
+        }
+    }
+}
 /// Default `data.train_split`.
 pub const DEFAULT_TRAIN_SPLIT: &str = "train";
 /// Default `data.test_split`.
@@ -273,6 +329,7 @@ impl Default for DataConfig {
             on_bad_image: OnBadImage::Fail,
             workers: 0,
             prefetch: 4,
+            text: None,
         }
     }
 }
@@ -290,6 +347,11 @@ impl DataConfig {
             normalize_std: IMAGENET_STD,
             ..DataConfig::default()
         }
+    }
+
+    /// The token corpus settings, defaults where the section is left out.
+    pub fn text(&self) -> TextConfig {
+        self.text.clone().unwrap_or_default()
     }
 
     /// Number of classes this config produces.
@@ -365,7 +427,29 @@ impl DataConfig {
                 "data.repeated_aug_repeats and data.prefetch must be >= 1",
             ),
         ];
-        match checks.iter().find(|(ok, _)| !ok) {
+        if let Some((_, msg)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err((*msg).to_string());
+        }
+        let text = self.text();
+        let text_checks: [(bool, &str); 4] = [
+            (
+                self.text.is_none() || self.dataset.is_text(),
+                "data.text is for the token corpora (fineweb_edu, synthetic_text)",
+            ),
+            (
+                text.sequence_length >= 1,
+                "data.text.sequence_length must be >= 1",
+            ),
+            (
+                text.epoch_tokens != Some(0) && text.val_tokens >= 1,
+                "data.text.epoch_tokens and data.text.val_tokens must be >= 1",
+            ),
+            (
+                text.synthetic_tokens >= 10 * text.sequence_length && text.synthetic_questions >= 1,
+                "data.text.synthetic_tokens must be at least 10 sequences and synthetic_questions >= 1",
+            ),
+        ];
+        match text_checks.iter().find(|(ok, _)| !ok) {
             Some((_, msg)) => Err((*msg).to_string()),
             None => Ok(()),
         }

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::{DataConfig, EvalConfig, ModelConfig, TrainConfig};
 use crate::config::eval::ReportEpoch;
+use crate::nn::Task;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -67,8 +68,38 @@ impl RunConfig {
             })
         };
         self.data.validate().or_else(|reason| err("data", reason))?;
+        self.model.check().or_else(|(key, reason)| err(key, reason))?;
+        let language = self.model.task() == Task::LanguageModelling;
+        if language != self.data.dataset.is_text() {
+            let reason = format!(
+                "{:?} is {} but data.dataset {:?} is {}",
+                self.model.arch,
+                self.model.task(),
+                self.data.dataset,
+                if self.data.dataset.is_text() {
+                    "a token corpus"
+                } else {
+                    "an image dataset"
+                }
+            );
+            return err("model.arch", reason);
+        }
+        if let Some(context) = self.model.context() {
+            let length = self.data.text().sequence_length;
+            if length > context {
+                let reason = format!(
+                    "is {length} but {:?} takes at most {context} tokens",
+                    self.model.arch
+                );
+                return err("data.text.sequence_length", reason);
+            }
+        }
+        if language {
+            self.check_language_model()
+                .or_else(|(key, reason)| err(key, reason.into()))?;
+        }
         let classes = self.data.num_classes();
-        if self.model.num_classes != classes {
+        if !language && self.model.num_classes != classes {
             return err(
                 "model.num_classes",
                 format!(
@@ -77,7 +108,6 @@ impl RunConfig {
                 ),
             );
         }
-        self.model.check().or_else(|(key, reason)| err(key, reason))?;
         let side = self.data.resolved_image_size();
         if let Some(model_side) = self.model.input_side().filter(|&s| s != side) {
             let reason = format!("is {model_side} but the data's images are {side}×{side} (data.image_size)");
@@ -101,7 +131,8 @@ impl RunConfig {
         if let Err(reason) = self.train.check_optimizer() {
             return err(reason.0, reason.1);
         }
-        if self.train.schedule.warmup_epochs > self.train.epochs {
+        if self.train.schedule.warmup_steps.is_none() && self.train.schedule.warmup_epochs > self.train.epochs
+        {
             return err(
                 "train.schedule.warmup_epochs",
                 "must not exceed train.epochs".into(),
@@ -124,6 +155,43 @@ impl RunConfig {
 }
 
 impl RunConfig {
+    /// The settings a language model's loop has no use for must stay at their defaults, so a
+    /// config never looks like it asks for what does not happen.
+    fn check_language_model(&self) -> Result<(), (&'static str, &'static str)> {
+        let defaults = (EvalConfig::default(), crate::config::train::LossConfig::default());
+        let unused = [
+            (
+                self.eval.report != ReportEpoch::Last,
+                "eval.report",
+                "a language model reports its last epoch",
+            ),
+            (
+                self.eval.analyses != defaults.0.analyses,
+                "eval.analyses",
+                "the analyses are of image classifiers",
+            ),
+            (
+                self.eval.logit_adjustment != defaults.0.logit_adjustment,
+                "eval.logit_adjustment",
+                "logit adjustment is for class-imbalanced classifiers",
+            ),
+            (
+                self.train.loss != defaults.1,
+                "train.loss",
+                "a language model trains on next-token cross-entropy",
+            ),
+            (
+                self.train.from_parent != crate::config::train::FromParent::None,
+                "train.from_parent",
+                "cRT and fine-tuning stages are for image classifiers",
+            ),
+        ];
+        match unused.into_iter().find(|(set, _, _)| *set) {
+            Some((_, key, reason)) => Err((key, reason)),
+            None => Ok(()),
+        }
+    }
+
     /// Canonical JSON: object keys sorted at every level, no whitespace. Sorted explicitly
     /// because another crate in the build may turn on serde_json's `preserve_order`.
     pub fn canonical_json(&self) -> String {

@@ -184,6 +184,10 @@ pub enum ScheduleKind {
 pub struct ScheduleConfig {
     pub kind: ScheduleKind,
     pub warmup_epochs: usize,
+    /// Warm up over this many optimiser updates instead of `warmup_epochs` (build-nanogpt's
+    /// 715); with `step: iteration`. Left out of configs that do not set it, so their ids stay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup_steps: Option<usize>,
     /// Warm-up starts at this fraction of `lr` and rises linearly (PyTorch's LinearLR).
     pub warmup_start_factor: f64,
     pub min_lr: f64,
@@ -197,6 +201,7 @@ impl Default for ScheduleConfig {
         Self {
             kind: ScheduleKind::Cosine,
             warmup_epochs: 3,
+            warmup_steps: None,
             warmup_start_factor: 0.01,
             min_lr: 0.0,
             milestones: Vec::new(),

@@ -120,6 +120,10 @@ pub fn load_dataset(cfg: &DataConfig) -> Result<Dataset, DataError> {
         DatasetKind::Cifar10 | DatasetKind::Cifar10Lt => cifar(cfg, CifarVariant::Cifar10),
         DatasetKind::Cifar100 | DatasetKind::Cifar100Lt => cifar(cfg, CifarVariant::Cifar100),
         DatasetKind::ImageFolder => folder_dataset(cfg),
+        DatasetKind::FinewebEdu | DatasetKind::SyntheticText => Err(DataError::Config(format!(
+            "data.dataset {:?} is a token corpus, not an image dataset",
+            cfg.dataset
+        ))),
         _ => split_lists(cfg),
     }
 }
@@ -155,6 +159,7 @@ pub fn train_size(cfg: &DataConfig) -> usize {
         DatasetKind::PlacesLt => 62_500,
         DatasetKind::Inat2018 => 437_513,
         DatasetKind::Imagenet => 1_281_167,
+        DatasetKind::FinewebEdu | DatasetKind::SyntheticText => crate::data::text::sequences_per_epoch(cfg),
         DatasetKind::ImageFolder => {
             let dir = cfg.root.join(&cfg.train_split);
             let per_class = image_folder::count_images(&dir).unwrap_or_default();

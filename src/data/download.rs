@@ -44,7 +44,13 @@ pub fn ensure_archive(root: &Path, spec: &ArchiveSpec, download: bool) -> Result
         if !download {
             return Err(missing("downloading is disabled (data.download: false)".into()));
         }
-        download_verified(&spec.url, &spec.md5, &archive, &Timeouts::default()).map_err(|e| match e {
+        download_verified(
+            &spec.url,
+            Checksum::Md5(&spec.md5),
+            &archive,
+            &Timeouts::default(),
+        )
+        .map_err(|e| match e {
             DataError::Network { reason, .. } => missing(format!("download failed: {reason}")),
             other => other,
         })?;
@@ -73,17 +79,42 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn verify_md5(path: &Path, expected: &str) -> Result<(), DataError> {
-    let actual = md5_file(path)?;
-    if actual.eq_ignore_ascii_case(expected) {
-        Ok(())
-    } else {
-        Err(DataError::Checksum {
-            path: path.to_path_buf(),
-            expected: expected.to_string(),
-            actual,
-        })
+/// A published checksum of a file.
+#[derive(Debug, Clone, Copy)]
+pub enum Checksum<'a> {
+    /// Lower-case hex md5 (the CIFAR archives).
+    Md5(&'a str),
+    /// The SHA-1 git names a file's contents by (its blob id at a pinned commit), for files
+    /// published only in a repository.
+    GitBlob(&'a str),
+}
+
+impl Checksum<'_> {
+    pub fn verify(self, path: &Path) -> Result<(), DataError> {
+        let (kind, expected, actual) = match self {
+            Checksum::Md5(expected) => ("md5", expected, md5_file(path)?),
+            Checksum::GitBlob(expected) => ("git blob sha1", expected, git_blob_sha1(path)?),
+        };
+        if actual.eq_ignore_ascii_case(expected) {
+            Ok(())
+        } else {
+            Err(DataError::Checksum {
+                path: path.to_path_buf(),
+                kind,
+                expected: expected.to_string(),
+                actual,
+            })
+        }
     }
+}
+
+fn git_blob_sha1(path: &Path) -> Result<String, DataError> {
+    use sha1::Sha1;
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let mut hasher = Sha1::new();
+    hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
+    hasher.update(&bytes);
+    Ok(hex(&hasher.finalize()))
 }
 
 /// A sibling path unique to this process, so concurrent runs never share a partial file.
@@ -132,8 +163,13 @@ impl Default for Timeouts {
 }
 
 /// Downloads `url` to `dest` through a temporary file, with a progress bar on a terminal (a line
-/// otherwise), and renames it into place only when its md5 matches.
-pub fn download_verified(url: &str, md5: &str, dest: &Path, timeouts: &Timeouts) -> Result<(), DataError> {
+/// otherwise), and renames it into place only when its checksum matches.
+pub fn download_verified(
+    url: &str,
+    checksum: Checksum<'_>,
+    dest: &Path,
+    timeouts: &Timeouts,
+) -> Result<(), DataError> {
     let tmp = temp_sibling(dest, "part");
     let guard = TempGuard(Some(tmp.clone()));
     let agent = ureq::AgentBuilder::new()
@@ -168,7 +204,7 @@ pub fn download_verified(url: &str, md5: &str, dest: &Path, timeouts: &Timeouts)
     })?;
     file.flush().map_err(|e| DataError::io(&tmp, e))?;
     bar.finish();
-    verify_md5(&tmp, md5)?;
+    checksum.verify(&tmp)?;
     std::fs::rename(&tmp, dest).map_err(|e| DataError::io(dest, e))?;
     guard.keep();
     Ok(())
@@ -187,7 +223,7 @@ fn network_reason(e: ureq::Error) -> String {
 /// Verifies `archive` against `md5`, extracts it into a temporary folder below `root` and
 /// renames its top-level `folder` to `root/folder`.
 pub fn install_archive(archive: &Path, md5: &str, root: &Path, folder: &str) -> Result<(), DataError> {
-    verify_md5(archive, md5)?;
+    Checksum::Md5(md5).verify(archive)?;
     let staging = temp_sibling(&root.join(folder), "extract");
     let guard = TempGuard(Some(staging.clone()));
     std::fs::create_dir_all(&staging).map_err(|e| DataError::io(&staging, e))?;

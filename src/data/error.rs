@@ -83,12 +83,36 @@ pub enum DataError {
     /// A download could not be completed.
     #[error("cannot fetch {url}: {reason}")]
     Network { url: String, reason: String },
-    /// A downloaded or supplied archive does not have the published checksum.
-    #[error("{path}: md5 {actual} does not match the expected {expected}")]
+    /// A downloaded or supplied file does not have the published checksum.
+    #[error("{path}: {kind} {actual} does not match the expected {expected}")]
     Checksum {
         path: PathBuf,
+        /// Which checksum: `md5`, `git blob sha1`.
+        kind: &'static str,
         expected: String,
         actual: String,
+    },
+    /// A token-shard folder without shards of a split.
+    #[error(
+        "{folder}: no {split} shards (files with '{split}' in their name, ending .npy or .bin); \
+         write them with build-nanogpt's fineweb.py (or llm.c's dev/data/fineweb.py) and point \
+         data.text.shards at their folder"
+    )]
+    NoShards { folder: PathBuf, split: &'static str },
+    /// A token outside the model's vocabulary.
+    #[error("{origin}: token {token} at position {position} is outside the vocabulary of {vocab} (model.vocab_size)")]
+    TokenOutOfRange {
+        origin: String,
+        position: usize,
+        token: i64,
+        vocab: usize,
+    },
+    /// A HellaSwag line that is not a question.
+    #[error("{file}:{line}: not a HellaSwag question: {reason}")]
+    Question {
+        file: PathBuf,
+        line: usize,
+        reason: String,
     },
     /// A data worker thread panicked (a bug, reported instead of silently ending the epoch).
     #[error("data loader worker panicked: {0}")]

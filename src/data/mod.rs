@@ -18,6 +18,7 @@ pub mod sampler;
 pub mod seed;
 pub mod split_list;
 pub mod synthetic;
+pub mod text;
 
 pub use dataset::{load_dataset, train_size, Dataset, Split, SplitKind, Storage};
 pub use error::DataError;

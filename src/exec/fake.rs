@@ -72,6 +72,7 @@ impl Trainer for FakeTrainer {
                 images_per_s: None,
                 eval_seconds: None,
                 test_top1: None,
+                ..EpochMetrics::default()
             };
             ctx.observer.epoch(&metrics, fake.epochs as usize);
             save_checkpoint(&ctx.out_dir, epoch).map_err(io)?;

@@ -501,7 +501,9 @@ impl Store {
                     loss: v.get("loss").copied().unwrap_or(f64::NAN),
                     lr: v.get("lr").copied(),
                     images_per_s: v.get("images_per_s").copied(),
+                    tokens_per_s: v.get("tokens_per_s").copied(),
                     test_top1: v.get("test_top1").copied(),
+                    val_loss: v.get("val_loss").copied(),
                     eval_seconds: v.get("eval_s").copied(),
                 })
                 .collect();

@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 
 use super::optim::{Optimizer, Slot, State};
 use crate::config::RunConfig;
 use crate::nn::import::{export_state_dict, load_state_dict, read_state_dict, ImportError, StateDict};
-use crate::nn::{Declare, FusedBackend, Model};
+use crate::nn::Declare;
 
 const FORMAT: &str = "repro-checkpoint-1";
 const OPTIMIZER_STEPS: &str = "optimizer_steps";
@@ -32,16 +33,17 @@ pub fn latest(dir: &Path) -> PathBuf {
     dir.join("checkpoint.safetensors")
 }
 
-pub fn save<B>(
+/// Saves any network (an image classifier, a language model) by its declared parameters.
+pub fn save<B, M>(
     path: &Path,
-    model: &Model<B>,
+    model: &M,
     optimizer: &Optimizer<B::InnerBackend>,
     run: &RunConfig,
     epochs_done: usize,
 ) -> Result<(), CheckpointError>
 where
-    B: AutodiffBackend + FusedBackend,
-    B::InnerBackend: FusedBackend,
+    B: AutodiffBackend,
+    M: Module<B> + Declare,
 {
     let mut state = export_state_dict(model);
     let keys: HashMap<_, _> = model.param_specs().into_iter().map(|s| (s.id, s.key)).collect();
@@ -67,16 +69,16 @@ where
 }
 
 /// Restores model weights and optimiser state; returns the model and the number of finished epochs.
-pub fn load<B>(
+pub fn load<B, M>(
     path: &Path,
-    model: Model<B>,
+    model: M,
     optimizer: &mut Optimizer<B::InnerBackend>,
     run: &RunConfig,
     device: &B::Device,
-) -> Result<(Model<B>, usize), CheckpointError>
+) -> Result<(M, usize), CheckpointError>
 where
-    B: AutodiffBackend + FusedBackend,
-    B::InnerBackend: FusedBackend,
+    B: AutodiffBackend,
+    M: Module<B> + Declare,
 {
     let meta = read_safetensors_metadata(path)?;
     let get = |key: &'static str| {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ElementConversion;
@@ -25,7 +25,8 @@ use crate::config::train::FromParent;
 use crate::config::RunConfig;
 use crate::data::{load_dataset, Batch, DataError, Dataset, Loader};
 use crate::eval::report::EvalReport;
-use crate::nn::{FusedBackend, Model};
+use crate::nn::layers::Adaptive;
+use crate::nn::{Declare, FusedBackend, Model, Task};
 use crate::result::{Analyses, EpochMetrics, LearnedParam, RunResult};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,8 +102,24 @@ pub fn fit_on(device: DeviceSpec, run: &RunConfig, ctx: &TrainContext<'_>) -> Re
     })
 }
 
-/// Trains and evaluates one run on backend `B` (with autodiff).
+/// Trains and evaluates one run on backend `B` (with autodiff): an image classifier, or a
+/// language model ([`super::lm`]).
 pub fn fit<B>(run: &RunConfig, ctx: &TrainContext<'_>, device: &B::Device) -> Result<RunResult, TrainError>
+where
+    B: AutodiffBackend + FusedBackend,
+    B::InnerBackend: FusedBackend,
+{
+    match run.model.task() {
+        Task::ImageClassification => fit_classifier::<B>(run, ctx, device),
+        Task::LanguageModelling => super::lm::fit_language::<B>(run, ctx, device),
+    }
+}
+
+fn fit_classifier<B>(
+    run: &RunConfig,
+    ctx: &TrainContext<'_>,
+    device: &B::Device,
+) -> Result<RunResult, TrainError>
 where
     B: AutodiffBackend + FusedBackend,
     B::InnerBackend: FusedBackend,
@@ -148,10 +165,11 @@ where
         let metrics = EpochMetrics {
             epoch: done,
             loss,
-            lr: Some(session.schedule.lr(epoch, 0, session.steps)),
+            lr: Some(session.updates.lr(epoch, 0)),
             images_per_s: Some(seen as f64 / seconds.max(1e-9)),
             test_top1,
             eval_seconds: evaluate_now.then(|| evaluation_start.elapsed().as_secs_f64()),
+            ..EpochMetrics::default()
         };
         session.checkpoint(&model, done)?;
         if let Some(observer) = ctx.observer {
@@ -181,10 +199,8 @@ struct Session<'a, B: AutodiffBackend> {
     device: &'a B::Device,
     dataset: Arc<Dataset>,
     loader: Loader,
-    optimizer: Optimizer<B::InnerBackend>,
-    schedule: LrSchedule,
+    updates: Updates<B>,
     loss: Loss,
-    steps: usize,
     first_epoch: usize,
 }
 
@@ -209,7 +225,7 @@ where
             run.train.epochs,
             run.seed,
         )?;
-        let mut model = Model::<B>::seeded(&run.model, run.seed, device);
+        let mut model = Model::<B>::seeded(&run.model, run.seed, device).map_err(wrong_task)?;
         if run.train.from_parent != FromParent::None {
             let parent = ctx.parent_checkpoint.as_deref().ok_or_else(|| InvalidRun {
                 key: "train.from_parent".into(),
@@ -217,30 +233,16 @@ where
             })?;
             model = load_parent(model, run, parent, device).map_err(CheckpointError::from)?;
         }
-        let mut optimizer = Optimizer::<B::InnerBackend>::new(&run.train);
-        let mut first_epoch = 0;
-        if let Some(dir) = &ctx.out_dir {
-            std::fs::create_dir_all(dir).map_err(|source| TrainError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            let path = checkpoint::latest(dir);
-            if ctx.resume && path.is_file() {
-                let (restored, done) = checkpoint::load(&path, model, &mut optimizer, run, device)?;
-                model = restored;
-                first_epoch = done;
-            }
-        }
+        let mut updates = Updates::new(run, loader.steps_per_epoch());
+        let (model, first_epoch) = resume(model, &mut updates, run, ctx, device)?;
         let session = Self {
-            schedule: LrSchedule::new(run.train.lr, run.train.epochs, run.train.schedule.clone()),
             loss: Loss::new(&run.train.loss, &dataset.class_counts),
-            steps: loader.steps_per_epoch(),
+            updates,
             run,
             ctx,
             device,
             dataset,
             loader,
-            optimizer,
             first_epoch,
         };
         Ok((session, model))
@@ -254,57 +256,24 @@ where
         crate::nn::rng::seed(epoch_seed(self.run.seed, epoch));
         let start = Instant::now();
         let crt = self.run.train.from_parent == FromParent::Crt;
-        let accumulate = self.run.train.accumulate;
         let mut pending = GradientsAccumulator::<Model<B>>::new();
         let (mut sum, mut seen) = (0.0, 0usize);
         for (iter, batch) in self.loader.train_epoch(epoch).enumerate() {
-            if self
-                .ctx
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::Relaxed))
-            {
-                return Err(TrainError::Interrupted { epochs_done: epoch });
-            }
+            check_cancel(self.ctx, epoch)?;
             let batch = batch?;
             let n = batch.labels.len();
             let (x, targets) = to_tensors::<B>(batch, self.device);
             let value = self.loss.forward(logits(&model, x, crt), targets, epoch);
-            let scalar = value.clone().into_scalar().elem::<f64>();
-            if !scalar.is_finite() {
-                let reason = format!("loss became {scalar} at epoch {} batch {iter}", epoch + 1);
-                return Ok((model, Epoch::Diverged(reason)));
-            }
-            let value = if accumulate > 1 {
-                value / accumulate as f64
-            } else {
-                value
-            };
-            let grads = GradientsParams::from_grads(value.backward(), &model);
-            let last = iter + 1 == self.steps;
-            if accumulate == 1 {
-                model = self
-                    .optimizer
-                    .step(self.schedule.lr(epoch, iter, self.steps), model, grads);
-            } else {
-                pending.accumulate(&model, grads);
-                if (iter + 1).is_multiple_of(accumulate) || last {
-                    // The rate of the group's first batch: the fraction of the epoch it starts at.
-                    let first = iter - iter % accumulate;
-                    let lr = self.schedule.lr(epoch, first, self.steps);
-                    model = self.optimizer.step(lr, model, pending.grads());
+            let scalar = match self.updates.absorb(model, value, &mut pending, epoch, iter) {
+                Absorbed::Updated(updated, scalar) => {
+                    model = updated;
+                    scalar
                 }
-            }
+                Absorbed::Diverged(unchanged, reason) => return Ok((unchanged, Epoch::Diverged(reason))),
+            };
             sum += scalar * n as f64;
             seen += n;
-            if let Some(observer) = self.ctx.observer {
-                observer.batch(Position {
-                    epoch,
-                    epochs: self.run.train.epochs,
-                    batch: iter + 1,
-                    batches: self.steps,
-                });
-            }
+            self.updates.report(self.ctx, self.run, epoch, iter);
         }
         let trained = Epoch::Trained {
             loss: sum / seen.max(1) as f64,
@@ -318,16 +287,8 @@ where
         evaluate_model(&model.valid(), &self.loader, &self.dataset, self.run)
     }
 
-    /// Saves a checkpoint after epoch `done` when `train.checkpoint_every` (or the end) says so.
     fn checkpoint(&self, model: &Model<B>, done: usize) -> Result<(), TrainError> {
-        let Some(dir) = &self.ctx.out_dir else {
-            return Ok(());
-        };
-        let every = self.run.train.checkpoint_every;
-        if done == self.run.train.epochs || (every > 0 && done.is_multiple_of(every)) {
-            checkpoint::save(&checkpoint::latest(dir), model, &self.optimizer, self.run, done)?;
-        }
-        Ok(())
+        save_checkpoint::<B, _>(self.run, self.ctx, model, &self.updates, done)
     }
 
     /// The final evaluation (or the best one, `eval.report: best`), analyses and learned κ/λ;
@@ -350,7 +311,7 @@ where
         let mut result = RunResult {
             reported_epoch: Some(reported_epoch),
             epochs,
-            learned: learned_params(model),
+            learned: learned_params(model.adaptive_modules()),
             ..RunResult::default()
         };
         test.record(&mut result);
@@ -362,10 +323,10 @@ where
     }
 }
 
-/// Every learned κ and λ, named by layer; per-channel values get their channel in the name.
-fn learned_params<B: FusedBackend>(model: &Model<B>) -> Vec<LearnedParam> {
-    model
-        .adaptive_modules()
+/// Every learned κ and λ of `modules`, named by layer; per-channel values get their channel in
+/// the name.
+pub(super) fn learned_params<B: FusedBackend>(modules: Vec<(String, &Adaptive<B>)>) -> Vec<LearnedParam> {
+    modules
         .into_iter()
         .flat_map(|(module, adaptive)| {
             let (kappa, lambda) = adaptive.learned();
@@ -391,9 +352,164 @@ fn learned_params<B: FusedBackend>(model: &Model<B>) -> Vec<LearnedParam> {
         .collect()
 }
 
+/// What became of a batch's loss.
+pub(super) enum Absorbed<M> {
+    /// Its gradients are taken (and the model updated when its group of `train.accumulate`
+    /// batches is complete); the loss's value.
+    Updated(M, f64),
+    /// The loss was not finite, for this reason; nothing was updated.
+    Diverged(M, String),
+}
+
+/// The optimiser, its learning-rate schedule and gradient accumulation: turns each batch's
+/// loss into updates. Shared by every trainer.
+pub(super) struct Updates<B: AutodiffBackend> {
+    pub optimizer: Optimizer<B::InnerBackend>,
+    schedule: LrSchedule,
+    accumulate: usize,
+    /// Batches per epoch.
+    steps: usize,
+}
+
+impl<B: AutodiffBackend> Updates<B> {
+    pub fn new(run: &RunConfig, steps: usize) -> Self {
+        Self {
+            optimizer: Optimizer::new(&run.train),
+            schedule: LrSchedule::new(run.train.lr, run.train.epochs, run.train.schedule.clone())
+                .with_accumulation(run.train.accumulate),
+            accumulate: run.train.accumulate,
+            steps,
+        }
+    }
+
+    /// The rate at batch `iter` of `epoch`.
+    pub fn lr(&self, epoch: usize, iter: usize) -> f64 {
+        self.schedule.lr(epoch, iter, self.steps)
+    }
+
+    /// Backpropagates the loss of batch `iter` of `epoch`. With `train.accumulate` = k, the
+    /// gradients of k batches (each loss divided by k) make one update; an epoch's last,
+    /// shorter group still makes one.
+    pub fn absorb<M>(
+        &mut self,
+        model: M,
+        loss: Tensor<B, 1>,
+        pending: &mut GradientsAccumulator<M>,
+        epoch: usize,
+        iter: usize,
+    ) -> Absorbed<M>
+    where
+        M: AutodiffModule<B> + Declare,
+    {
+        let scalar = loss.clone().into_scalar().elem::<f64>();
+        if !scalar.is_finite() {
+            return Absorbed::Diverged(
+                model,
+                format!("loss became {scalar} at epoch {} batch {iter}", epoch + 1),
+            );
+        }
+        let k = self.accumulate;
+        let loss = if k > 1 { loss / k as f64 } else { loss };
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        if k == 1 {
+            return Absorbed::Updated(self.optimizer.step(self.lr(epoch, iter), model, grads), scalar);
+        }
+        pending.accumulate(&model, grads);
+        if (iter + 1).is_multiple_of(k) || iter + 1 == self.steps {
+            // The rate of the group's first batch: the fraction of the epoch it starts at.
+            let lr = self.lr(epoch, iter - iter % k);
+            return Absorbed::Updated(self.optimizer.step(lr, model, pending.grads()), scalar);
+        }
+        Absorbed::Updated(model, scalar)
+    }
+
+    /// Tells the observer batch `iter` of `epoch` is done.
+    pub fn report(&self, ctx: &TrainContext<'_>, run: &RunConfig, epoch: usize, iter: usize) {
+        if let Some(observer) = ctx.observer {
+            observer.batch(Position {
+                epoch,
+                epochs: run.train.epochs,
+                batch: iter + 1,
+                batches: self.steps,
+            });
+        }
+    }
+}
+
+/// Makes the run folder and, when resuming, restores the model and optimiser from its
+/// checkpoint; returns the model and the epochs already done.
+pub(super) fn resume<B, M>(
+    model: M,
+    updates: &mut Updates<B>,
+    run: &RunConfig,
+    ctx: &TrainContext<'_>,
+    device: &B::Device,
+) -> Result<(M, usize), TrainError>
+where
+    B: AutodiffBackend,
+    M: Module<B> + Declare,
+{
+    let Some(dir) = &ctx.out_dir else {
+        return Ok((model, 0));
+    };
+    std::fs::create_dir_all(dir).map_err(|source| TrainError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let path = checkpoint::latest(dir);
+    if ctx.resume && path.is_file() {
+        return Ok(checkpoint::load(
+            &path,
+            model,
+            &mut updates.optimizer,
+            run,
+            device,
+        )?);
+    }
+    Ok((model, 0))
+}
+
+/// Saves a checkpoint after epoch `done` when `train.checkpoint_every` (or the end) says so.
+pub(super) fn save_checkpoint<B, M>(
+    run: &RunConfig,
+    ctx: &TrainContext<'_>,
+    model: &M,
+    updates: &Updates<B>,
+    done: usize,
+) -> Result<(), TrainError>
+where
+    B: AutodiffBackend,
+    M: Module<B> + Declare,
+{
+    let Some(dir) = &ctx.out_dir else {
+        return Ok(());
+    };
+    let every = run.train.checkpoint_every;
+    if done == run.train.epochs || (every > 0 && done.is_multiple_of(every)) {
+        checkpoint::save::<B, _>(&checkpoint::latest(dir), model, &updates.optimizer, run, done)?;
+    }
+    Ok(())
+}
+
+/// Stops the run when Ctrl-C (or a scheduler's signal) asked it to.
+pub(super) fn check_cancel(ctx: &TrainContext<'_>, epoch: usize) -> Result<(), TrainError> {
+    match &ctx.cancel {
+        Some(cancel) if cancel.load(Ordering::Relaxed) => Err(TrainError::Interrupted { epochs_done: epoch }),
+        _ => Ok(()),
+    }
+}
+
+/// A network asked of an arch of another task: a config error.
+pub(super) fn wrong_task(e: crate::nn::WrongTask) -> TrainError {
+    TrainError::Config(InvalidRun {
+        key: "model.arch".into(),
+        reason: e.to_string(),
+    })
+}
+
 /// The generator seed of one epoch (dropout masks): distinct for every (seed, epoch) pair of any
 /// realistic run, since the prime multiplier exceeds every epoch count.
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+pub(super) fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     const EPOCHS_APART: u64 = 1_000_003;
     seed.wrapping_mul(EPOCHS_APART).wrapping_add(epoch as u64)
 }

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod evaluate;
 pub mod fit;
+mod lm;
 pub mod loss;
 pub mod optim;
 pub mod schedule;

@@ -3,7 +3,7 @@
 use crate::common::write_cifar_binary;
 use flate2::write::GzEncoder;
 use repro::data::download::{
-    download_verified, ensure_archive, install_archive, md5_file, ArchiveSpec, Timeouts,
+    download_verified, ensure_archive, install_archive, md5_file, ArchiveSpec, Checksum, Timeouts,
 };
 use repro::data::DataError;
 use std::path::Path;
@@ -161,7 +161,7 @@ fn a_slow_download_is_not_cut_off_while_bytes_keep_coming() {
     // Three seconds in all, never a second without data.
     let url = serve_in_pieces(std::fs::read(&archive).unwrap(), 6, Duration::from_millis(500));
     let dest = dir.path().join("a.tar.gz");
-    download_verified(&url, &md5, &dest, &ONE_SECOND_IDLE).unwrap();
+    download_verified(&url, Checksum::Md5(&md5), &dest, &ONE_SECOND_IDLE).unwrap();
     assert_eq!(md5_file(&dest).unwrap(), md5);
 }
 
@@ -171,7 +171,7 @@ fn a_stalled_download_fails_naming_the_url_and_leaves_nothing() {
     let archive = fabricate_archive(dir.path(), "cifar-10-batches-bin");
     let url = serve_in_pieces(std::fs::read(&archive).unwrap(), 2, Duration::from_secs(3));
     let dest = dir.path().join("a.tar.gz");
-    let err = download_verified(&url, "x", &dest, &ONE_SECOND_IDLE).unwrap_err();
+    let err = download_verified(&url, Checksum::Md5("x"), &dest, &ONE_SECOND_IDLE).unwrap_err();
     assert!(matches!(err, DataError::Network { .. }), "{err}");
     assert!(err.to_string().contains(&url), "{err}");
     assert_eq!(entries(dir.path()), ["archive.tar.gz", "src"]);

@@ -12,7 +12,9 @@ fn config(yaml: &str) -> ModelConfig {
 }
 
 fn params(yaml: &str) -> usize {
-    Model::<Flex>::new(&config(yaml), &Default::default()).num_params()
+    Model::<Flex>::new(&config(yaml), &Default::default())
+        .expect("an image classifier")
+        .num_params()
 }
 
 /// Trainable counts from the reference definitions (the CIFAR ones printed by the reference
@@ -73,7 +75,9 @@ fn transformers_run_with_every_activation() {
             let c = config(&format!(
                 "{{arch: {arch}, num_classes: 5, image_size: 16, activation: {activation}}}"
             ));
-            let logits = Model::<Flex>::new(&c, &device).forward(x.clone());
+            let logits = Model::<Flex>::new(&c, &device)
+                .expect("an image classifier")
+                .forward(x.clone());
             assert_eq!(logits.dims(), [2, 5], "{arch} {activation}");
         }
     }
@@ -92,7 +96,9 @@ fn every_attention_gate_and_activation_builds_and_runs() {
                          activation: {activation}, classifier: {classifier}, reduction: 4, \
                          attention_layernorm: true, attention_dropout: 0.1, params: channel}}"
                     ));
-                    let logits = Model::<Flex>::new(&c, &device).forward(x.clone());
+                    let logits = Model::<Flex>::new(&c, &device)
+                        .expect("an image classifier")
+                        .forward(x.clone());
                     assert_eq!(logits.dims(), [2, 5]);
                     let values = logits.into_data().to_vec::<f32>().unwrap();
                     assert!(
@@ -109,7 +115,7 @@ fn every_attention_gate_and_activation_builds_and_runs() {
 fn imagenet_family_runs_with_cbam_and_aglu() {
     let device = Default::default();
     let c = config("{arch: resnext50_32x4d, num_classes: 7, attention: cbam, gate: apa, activation: aglu}");
-    let model = Model::<Flex>::new(&c, &device);
+    let model = Model::<Flex>::new(&c, &device).expect("an image classifier");
     let x = Tensor::<Flex, 4>::random([1, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
     assert_eq!(model.forward(x).dims(), [1, 7]);
     // 1 stem + 16 blocks × 3 AGLUs, and 16 blocks × 2 APA gates (channel, spatial).
@@ -127,7 +133,7 @@ fn kappa_and_lambda_start_in_their_init_ranges_and_receive_gradients() {
         "{arch: resnet8, num_classes: 3, activation: aglu, attention: se, gate: apa, reduction: 4, \
          init: {aglu_kappa: [2.0, 2.5], aglu_lambda: [0.3, 0.4], apa_kappa: [-0.5, -0.4], apa_lambda: [0.6, 0.7]}}",
     );
-    let model = Model::<B>::new(&c, &device);
+    let model = Model::<B>::new(&c, &device).expect("an image classifier");
     for (module, adaptive) in model.adaptive_modules() {
         let (kappa, lambda) = adaptive.learned();
         let gate = module.contains("attention");
@@ -381,7 +387,8 @@ fn declared_parameter_roles_keys_and_places_match_the_golden_list() {
     ];
     assert_eq!(golden.len(), configs.len());
     for (name, yaml) in configs {
-        let model = Model::<Flex>::seeded(&config(yaml), 0, &Default::default());
+        let model =
+            Model::<Flex>::seeded(&config(yaml), 0, &Default::default()).expect("an image classifier");
         let specs = model.param_specs();
         let mut visited = Ids(Vec::new());
         model.visit(&mut visited);
@@ -430,8 +437,12 @@ fn the_same_seed_gives_the_same_weights_in_every_block() {
             "{{arch: resnet8, num_classes: 5, attention: {attention}, gate: apa, activation: aglu, \
              attention_layernorm: true, reduction: 4}}"
         ));
-        let first = export_state_dict(&Model::<Flex>::seeded(&c, 7, &Default::default()));
-        let second = export_state_dict(&Model::<Flex>::seeded(&c, 7, &Default::default()));
+        let first = export_state_dict(
+            &Model::<Flex>::seeded(&c, 7, &Default::default()).expect("an image classifier"),
+        );
+        let second = export_state_dict(
+            &Model::<Flex>::seeded(&c, 7, &Default::default()).expect("an image classifier"),
+        );
         for (key, tensor) in &first {
             assert_eq!(
                 tensor.to_vec::<f32>().unwrap(),

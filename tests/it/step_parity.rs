@@ -96,7 +96,7 @@ fn run_repro(fx: &Fixture) -> (Vec<f64>, Vec<f64>) {
     let device = Default::default();
     let config: ModelConfig = serde_json::from_value(fx.json["model"].clone()).unwrap();
     let weights = fx.dir.join(fx.json["weights"].as_str().unwrap());
-    let model = Model::<CpuTrain>::new(&config, &device);
+    let model = Model::<CpuTrain>::new(&config, &device).expect("an image classifier");
     let mut model = load_state_dict(model, read_state_dict(&weights).unwrap(), &weights, &device).unwrap();
     let train = match fx.json.get("train") {
         Some(section) => serde_json::from_value(section.clone()).unwrap(),

@@ -351,3 +351,65 @@ impl Observer for StopAfter {
         }
     }
 }
+
+/// The two-block GPT on the generated corpus (GPT-2 tokens renumbered into 128), trained by
+/// AdamW with build-nanogpt's warm-up in updates and cosine per update.
+fn small_gpt(activation: &str, epochs: usize, tokens: usize) -> RunConfig {
+    let yaml = format!(
+        "seed: 3
+model: {{arch: gpt2_test, vocab_size: 128, activation: {activation}}}
+data: {{dataset: synthetic_text, text: {{sequence_length: 32, val_tokens: 1024, synthetic_tokens: {tokens},
+        synthetic_questions: 40}}}}
+train: {{epochs: {epochs}, batch_size: 16, optimizer: adamw, lr: 1.0e-2, betas: [0.9, 0.95], weight_decay: 0.1,
+         clip_grad_norm: 1.0, checkpoint_every: 2,
+         schedule: {{warmup_steps: 5, warmup_start_factor: 0.1, min_lr: 1.0e-3, step: iteration}}}}
+eval: {{eval_every: 1}}"
+    );
+    serde_yaml::from_str(&yaml).expect("valid run config")
+}
+
+/// Chance is 25% on the generated questions; a GPT that has learned who lives where and likes
+/// what answers most of them, with GELU-tanh and with AGLU in its MLPs.
+#[test]
+fn a_small_gpt_learns_the_generated_corpus_with_gelu_and_with_aglu() {
+    for activation in ["gelu_tanh", "aglu"] {
+        let result = fit::<B>(
+            &small_gpt(activation, 4, 20_000),
+            &TrainContext::default(),
+            &Default::default(),
+        )
+        .expect("trains");
+        assert_eq!(result.diverged, None);
+        let accuracy = result.metric("hellaswag", "acc_norm").expect("evaluated");
+        assert!(accuracy > 60.0, "{activation}: acc_norm {accuracy}% (chance 25%)");
+        let val = result.metric("val", "loss").expect("validated");
+        let first = result.epochs[0].val_loss.expect("every epoch validated");
+        assert!(val < first && val < 1.5, "{activation}: val loss {first} → {val}");
+        assert!(result
+            .epochs
+            .iter()
+            .all(|e| e.tokens_per_s.is_some() && e.images_per_s.is_none()));
+        let learned = result.learned.len();
+        assert_eq!(
+            learned,
+            if activation == "aglu" { 4 } else { 0 },
+            "κ and λ of both blocks' AGLU"
+        );
+    }
+}
+
+#[test]
+fn a_gpt_resumes_exactly_where_it_stopped_in_the_token_stream() {
+    resumes_exactly(&small_gpt("aglu", 4, 8_000));
+}
+
+#[test]
+fn a_language_model_on_images_is_rejected_before_any_work() {
+    let mut run = tiny("", 1);
+    run.model = serde_yaml::from_str("{arch: gpt2_test}").unwrap();
+    let err = fit::<B>(&run, &TrainContext::default(), &Default::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("model.arch") && err.to_string().contains("a language model"),
+        "{err}"
+    );
+}

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use burn::backend::Flex;
 use repro::config::ModelConfig;
 use repro::nn::import::{load_state_dict, read_state_dict, reference_keys, ImportError};
-use repro::nn::Model;
+use repro::nn::{Gpt2, Model, Task};
 use repro::verify::{verify, VerifyError, WeightsChoice};
 
-const FIXTURES: [&str; 7] = [
+const FIXTURES: [&str; 9] = [
     "resnet32_relu_linear",
     "se_resnet32_sigmoid_cosine",
     "se_resnet32_apa_aglu_cosine",
@@ -17,6 +17,8 @@ const FIXTURES: [&str; 7] = [
     "vit_test_aglu",
     "swin_test_gelu",
     "swin_test_aglu",
+    "gpt2_test_gelu",
+    "gpt2_test_aglu",
 ];
 
 fn fixture(name: &str) -> PathBuf {
@@ -53,8 +55,21 @@ fn our_key_names_are_the_reference_state_dict_keys() {
         let config: ModelConfig = serde_json::from_value(json["model"].clone()).unwrap();
         let mut theirs: Vec<String> = serde_json::from_value(json["state_dict_keys"].clone()).unwrap();
         theirs.sort();
-        let model = Model::<Flex>::new(&config, &Default::default());
-        assert_eq!(reference_keys(&model), theirs, "{name}");
+        let mut ours = match config.task() {
+            Task::ImageClassification => reference_keys(
+                &Model::<Flex>::new(&config, &Default::default()).expect("an image classifier"),
+            ),
+            // Hugging Face's GPT2LMHeadModel holds GPT2Model's keys under `transformer.`.
+            Task::LanguageModelling => {
+                let model = Gpt2::<Flex>::new(&config, &Default::default()).expect("a language model");
+                reference_keys(&model)
+                    .iter()
+                    .map(|k| format!("transformer.{k}"))
+                    .collect()
+            }
+        };
+        ours.sort();
+        assert_eq!(ours, theirs, "{name}");
     }
 }
 
@@ -62,7 +77,7 @@ fn our_key_names_are_the_reference_state_dict_keys() {
 fn a_wrong_architecture_names_the_offending_keys() {
     let weights = Path::new("tests/fixtures/models/resnet32_relu_linear.safetensors");
     let config: ModelConfig = serde_json::from_str(r#"{"arch": "resnet20", "num_classes": 10}"#).unwrap();
-    let model = Model::<Flex>::new(&config, &Default::default());
+    let model = Model::<Flex>::new(&config, &Default::default()).expect("an image classifier");
     let err = load_state_dict(
         model,
         read_state_dict(weights).unwrap(),
@@ -77,7 +92,7 @@ fn a_wrong_architecture_names_the_offending_keys() {
     );
 
     let config: ModelConfig = serde_json::from_str(r#"{"arch": "resnet32", "num_classes": 7}"#).unwrap();
-    let model = Model::<Flex>::new(&config, &Default::default());
+    let model = Model::<Flex>::new(&config, &Default::default()).expect("an image classifier");
     let err = load_state_dict(
         model,
         read_state_dict(weights).unwrap(),
@@ -194,7 +209,8 @@ fn imagenet_family_keys_follow_the_reference_modules() {
     ];
     for (yaml, expected) in cases {
         let config: ModelConfig = serde_yaml::from_str(yaml).unwrap();
-        let keys = reference_keys(&Model::<Flex>::new(&config, &Default::default()));
+        let keys =
+            reference_keys(&Model::<Flex>::new(&config, &Default::default()).expect("an image classifier"));
         for key in expected {
             assert!(keys.iter().any(|k| k == key), "{yaml}: no key {key}");
         }

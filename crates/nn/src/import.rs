@@ -3,8 +3,11 @@
 //!
 //! Loading is strict: every parameter of our model must be found with the right shape, and
 //! every tensor of the state dict must be used; anything else is one error that names the keys.
-//! The only tensors skipped are BatchNorm's `num_batches_tracked` counters, which do not affect
-//! the forward pass when a momentum is set (always, here).
+//! The only tensors skipped are buffers that are not parameters: BatchNorm's
+//! `num_batches_tracked` counters, which do not affect the forward pass when a momentum is set
+//! (always, here), and the causal masks older Hugging Face GPT-2 checkpoints store
+//! (`attn.bias`, `attn.masked_bias`). A GPT-2 checkpoint's `lm_head.weight` is the token
+//! embedding again (tied) and is left aside with everything else outside `transformer.`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,7 +43,8 @@ pub enum ImportError {
 /// A state dict: reference key → tensor (as f32 data with its shape).
 pub type StateDict = BTreeMap<String, TensorData>;
 
-const IGNORED_SUFFIX: &str = "num_batches_tracked";
+/// Buffers that are not parameters, by key suffix.
+const IGNORED_SUFFIXES: [&str; 3] = ["num_batches_tracked", ".attn.bias", ".attn.masked_bias"];
 
 /// Reads a state dict, choosing the format by extension (`.safetensors`, else PyTorch pickle).
 pub fn read_state_dict(path: &Path) -> Result<StateDict, ImportError> {
@@ -173,7 +177,11 @@ pub fn load_state_dict_keeping<B: Backend, M: Module<B> + Declare>(
         loader
             .state
             .keys()
-            .filter(|k| !loader.used.contains(*k) && !k.ends_with(IGNORED_SUFFIX) && !loader.kept(k))
+            .filter(|k| {
+                !loader.used.contains(*k)
+                    && !IGNORED_SUFFIXES.iter().any(|s| k.ends_with(s))
+                    && !loader.kept(k)
+            })
             .map(|k| format!("unexpected tensor '{k}' (the model has no such parameter)")),
     );
     if problems.is_empty() {
@@ -198,8 +206,9 @@ fn head_prefixes(specs: &[ParamSpec]) -> Vec<String> {
     prefixes
 }
 
-/// Training scripts save `{"model": state_dict, ...}` and DDP prefixes `module.`; pick the
-/// prefix under which the model's keys are found and keep only the tensors beneath it.
+/// Training scripts save `{"model": state_dict, ...}` and DDP prefixes `module.`, and Hugging
+/// Face's `GPT2LMHeadModel` keeps GPT-2 under `transformer.`; pick the prefix under which the
+/// model's keys are found and keep only the tensors beneath it.
 fn strip_wrapper_prefix(state: StateDict, expected: &BTreeSet<String>) -> StateDict {
     let prefixes = [
         "",
@@ -208,6 +217,7 @@ fn strip_wrapper_prefix(state: StateDict, expected: &BTreeSet<String>) -> StateD
         "module.",
         "model.module.",
         "state_dict.module.",
+        "transformer.",
     ];
     let hits = |prefix: &str| {
         expected

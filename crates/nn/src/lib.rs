@@ -15,6 +15,6 @@ pub mod ops;
 pub mod params;
 pub mod rng;
 
-pub use models::{Arch, Family, Model, ModelConfig};
+pub use models::{Arch, Family, Gpt2, Model, ModelConfig, Task, WrongTask};
 pub use ops::FusedBackend;
 pub use params::{Declare, ParamSpec, Place, Role};

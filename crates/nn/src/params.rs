@@ -143,9 +143,16 @@ impl Declarations {
         });
     }
 
+    /// A `torch.nn.Linear`, whose weight PyTorch stores transposed.
     pub fn linear<B: Backend>(&mut self, linear: &Linear<B>, name: &str) {
+        self.linear_as(linear, name, Layout::Transposed);
+    }
+
+    /// A linear layer whose reference stores its weight with `layout` (Hugging Face's `Conv1D`
+    /// keeps Burn's `[in, out]`).
+    pub fn linear_as<B: Backend>(&mut self, linear: &Linear<B>, name: &str, layout: Layout) {
         self.scope(name, |d| {
-            d.param(&linear.weight, "weight", Role::Weight, Layout::Transposed);
+            d.param(&linear.weight, "weight", Role::Weight, layout);
             if let Some(bias) = &linear.bias {
                 d.param(bias, "bias", Role::Bias, Layout::Same);
             }

@@ -152,6 +152,7 @@ mod tests {
             images_per_s: None,
             eval_seconds: None,
             test_top1: top1,
+            ..EpochMetrics::default()
         }
     }
 

@@ -31,6 +31,8 @@ pub struct RunPage {
     classes: Vec<ClassRow>,
     learned: Vec<LearnedRow>,
     epochs: Vec<EpochMetrics>,
+    /// The epochs are a language model's: validation loss and tokens/s, not top-1 and images/s.
+    language: bool,
     /// A failed or interrupted run's last recorded epochs, as its progress lines read.
     log_tail: Vec<String>,
     curves_svg: Option<String>,
@@ -131,6 +133,7 @@ impl RunPage {
                 .collect(),
             learned: learned_rows(result),
             epochs: result.epochs.clone(),
+            language: result.epochs.iter().any(|e| e.tokens_per_s.is_some()),
             log_tail: match run.status {
                 RunStatus::Failed | RunStatus::Interrupted => log_tail(&result.epochs),
                 _ => Vec::new(),

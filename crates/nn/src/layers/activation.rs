@@ -4,7 +4,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{PRelu, PReluConfig};
-use burn::tensor::activation::{gelu, mish, relu, sigmoid, silu};
+use burn::tensor::activation::{gelu, gelu_approximate, mish, relu, sigmoid, silu};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
@@ -25,6 +25,8 @@ pub enum Activation {
     Elu,
     Mish,
     Gelu,
+    /// GELU's tanh approximation, GPT-2's (`gelu_new` in Hugging Face's transformers).
+    GeluTanh,
     Silu,
     Aglu,
 }
@@ -150,6 +152,7 @@ impl<B: FusedBackend> Act<B> {
                 Activation::Elu => elu(x),
                 Activation::Mish => mish(x),
                 Activation::Gelu => gelu(x),
+                Activation::GeluTanh => gelu_approximate(x),
                 Activation::Silu => silu(x),
                 // PReLU and AGLU are built as their own variants.
                 Activation::Relu | Activation::Prelu | Activation::Aglu => relu(x),
@@ -163,6 +166,15 @@ impl<B: Backend> Act<B> {
         match self {
             Act::Aglu(adaptive) => Some(adaptive),
             _ => None,
+        }
+    }
+
+    /// Whether its parameters are per channel (C of `[N, C, H, W]`) rather than one shared set.
+    pub fn per_channel(&self) -> bool {
+        match self {
+            Act::Fixed(_) => false,
+            Act::Prelu(prelu) => prelu.alpha.dims()[0] > 1,
+            Act::Aglu(adaptive) => adaptive.kappa.dims()[0] > 1,
         }
     }
 

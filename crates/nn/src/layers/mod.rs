@@ -12,4 +12,4 @@ pub use activation::{Act, ActConfig, Activation, Adaptive, AdaptiveConfig, Gate,
 pub use attention::{Attention, AttentionConfig, AttentionKind, KeyStyle};
 pub use classifier::{Classifier, Head, HeadConfig};
 pub use norm::{BatchNorm, BatchNormConfig};
-pub use transformer::{TransformerBlock, TransformerBlockConfig};
+pub use transformer::{causal_mask, BlockInit, BlockKeys, TransformerBlock, TransformerBlockConfig};

@@ -2,6 +2,7 @@
 //! and `repro verify` fixtures use exactly these keys) and the [`Model`] it builds. A new
 //! architecture is one file here, its `Arch` names, and one arm in [`Model::new`].
 
+mod gpt2;
 mod resnet_cifar;
 mod resnet_imagenet;
 mod swin;
@@ -12,6 +13,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+pub use gpt2::{Gpt2, GptLayout, GPT2_VOCAB};
 pub use resnet_cifar::{BasicBlock, CifarResNet};
 pub use resnet_imagenet::{BottleneckLayout, ImageNetResNet};
 pub use swin::{SwinLayout, SwinTransformer};
@@ -51,6 +53,39 @@ pub enum Arch {
     /// A two-stage Swin (2-pixel patches, width 24, 2 blocks of 2 then 4 heads, 4×4 windows)
     /// for tests and smoke runs.
     SwinTest,
+    /// GPT-2 small (124M): width 768, 12 blocks of 12 heads, 1024-token context.
+    Gpt2,
+    /// A four-block GPT (width 256, 4 heads, 256-token context) that trains on a CPU.
+    Gpt2Mini,
+    /// A two-block GPT (width 32, 2 heads, 64-token context) for tests and smoke runs.
+    Gpt2Test,
+}
+
+/// What a network is trained to do, which decides its data, loss and evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Images to class logits ([`Model`]).
+    ImageClassification,
+    /// Tokens to next-token logits ([`Gpt2`]).
+    LanguageModelling,
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::ImageClassification => "an image classifier",
+            Task::LanguageModelling => "a language model",
+        })
+    }
+}
+
+/// A network asked of an `arch` that does another task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("model.arch {arch:?} is {task}, which cannot be used here")]
+pub struct WrongTask {
+    pub arch: Arch,
+    /// What the arch is.
+    pub task: Task,
 }
 
 /// Whether each APA/AGLU module learns one (κ, λ) pair or one per channel (paper Table 13).
@@ -106,6 +141,10 @@ pub struct ModelConfig {
     /// embedding, a Swin's windows. The ResNets take any size and do not use it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_size: Option<usize>,
+    /// A language model's vocabulary (default GPT-2's 50,257; build-nanogpt pads it to 50,304
+    /// for speed). Image classifiers do not use it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<usize>,
 }
 
 impl Default for ModelConfig {
@@ -125,6 +164,7 @@ impl Default for ModelConfig {
             init: InitConfig::default(),
             lambda_grad: LambdaGrad::Exact,
             image_size: None,
+            vocab_size: None,
         }
     }
 }
@@ -140,8 +180,28 @@ impl ModelConfig {
             ArchLayout::Vit(_) | ArchLayout::Swin(_) => {
                 Some(self.image_size.unwrap_or(DEFAULT_TRANSFORMER_IMAGE_SIZE))
             }
-            ArchLayout::Cifar(_) | ArchLayout::ImageNet(_) => None,
+            ArchLayout::Cifar(_) | ArchLayout::ImageNet(_) | ArchLayout::Gpt(_) => None,
         }
+    }
+
+    pub fn task(&self) -> Task {
+        match self.arch.layout() {
+            ArchLayout::Gpt(_) => Task::LanguageModelling,
+            _ => Task::ImageClassification,
+        }
+    }
+
+    /// The longest sequence a language model takes; `None` for image classifiers.
+    pub fn context(&self) -> Option<usize> {
+        match self.arch.layout() {
+            ArchLayout::Gpt(layout) => Some(layout.context),
+            _ => None,
+        }
+    }
+
+    /// A language model's vocabulary size.
+    pub fn vocab(&self) -> usize {
+        self.vocab_size.unwrap_or(GPT2_VOCAB)
     }
 
     /// What this `model:` section cannot build, as (key, reason).
@@ -149,6 +209,16 @@ impl ModelConfig {
         let side = self.input_side().unwrap_or(DEFAULT_TRANSFORMER_IMAGE_SIZE);
         let fits = match self.arch.layout() {
             ArchLayout::Cifar(_) | ArchLayout::ImageNet(_) => return Ok(()),
+            ArchLayout::Gpt(_) if self.vocab_size == Some(0) => {
+                return Err(("model.vocab_size", "must be at least 1".into()))
+            }
+            ArchLayout::Gpt(_) if self.image_size.is_some() => {
+                return Err((
+                    "model.image_size",
+                    "a language model takes tokens, not images; leave it out".into(),
+                ))
+            }
+            ArchLayout::Gpt(_) => Ok(()),
             ArchLayout::Vit(layout) if side == 0 || !side.is_multiple_of(layout.patch) => Err(format!(
                 "must be a positive multiple of the {}-pixel patch, got {side}",
                 layout.patch
@@ -176,6 +246,8 @@ pub enum Family {
     ImageNet,
     /// timm's transformers.
     Timm,
+    /// Hugging Face's GPT-2.
+    Gpt2,
 }
 
 /// What an `arch` builds: the registry of architectures.
@@ -186,6 +258,7 @@ enum ArchLayout {
     ImageNet(BottleneckLayout),
     Vit(VitLayout),
     Swin(SwinLayout),
+    Gpt(GptLayout),
 }
 
 impl Arch {
@@ -195,6 +268,14 @@ impl Arch {
                 blocks,
                 groups,
                 width_per_group,
+            })
+        };
+        let gpt = |context, width, depth, heads| {
+            ArchLayout::Gpt(GptLayout {
+                context,
+                width,
+                depth,
+                heads,
             })
         };
         match self {
@@ -234,6 +315,9 @@ impl Arch {
                 heads: &[2, 4],
                 window: 4,
             }),
+            Arch::Gpt2 => gpt(1024, 768, 12, 12),
+            Arch::Gpt2Mini => gpt(256, 256, 4, 4),
+            Arch::Gpt2Test => gpt(64, 32, 2, 2),
         }
     }
 
@@ -242,6 +326,7 @@ impl Arch {
             ArchLayout::Cifar(_) => Family::Cifar,
             ArchLayout::ImageNet(_) => Family::ImageNet,
             ArchLayout::Vit(_) | ArchLayout::Swin(_) => Family::Timm,
+            ArchLayout::Gpt(_) => Family::Gpt2,
         }
     }
 }
@@ -285,7 +370,7 @@ impl ModelConfig {
         match self.arch.family() {
             Family::Cifar => LinearInit::KaimingNormal,
             Family::ImageNet => LinearInit::TorchDefault,
-            Family::Timm => LinearInit::SmallNormal,
+            Family::Timm | Family::Gpt2 => LinearInit::SmallNormal,
         }
     }
 
@@ -303,11 +388,11 @@ impl ModelConfig {
             // `check` keeps attention blocks out of the transformers.
             conv_init: match self.arch.family() {
                 Family::Cifar => ConvInit::FanIn,
-                Family::ImageNet | Family::Timm => ConvInit::FanOut,
+                Family::ImageNet | Family::Timm | Family::Gpt2 => ConvInit::FanOut,
             },
             keys: match self.arch.family() {
                 Family::Cifar => KeyStyle::Cifar,
-                Family::ImageNet | Family::Timm => KeyStyle::ImageNet,
+                Family::ImageNet | Family::Timm | Family::Gpt2 => KeyStyle::ImageNet,
             },
         }
     }
@@ -334,14 +419,15 @@ pub enum Model<B: Backend> {
 
 impl<B: FusedBackend> Model<B> {
     /// A freshly initialised network; the same `seed` gives the same weights on every backend.
-    pub fn seeded(config: &ModelConfig, seed: u64, device: &B::Device) -> Self {
+    pub fn seeded(config: &ModelConfig, seed: u64, device: &B::Device) -> Result<Self, WrongTask> {
         crate::rng::seed(seed);
         Self::new(config, device)
     }
 
-    /// A network initialised from this thread's generator as it stands (see [`super::rng`]).
-    pub fn new(config: &ModelConfig, device: &B::Device) -> Self {
-        match config.arch.layout() {
+    /// A network initialised from this thread's generator as it stands (see [`super::rng`]),
+    /// for an image-classifier `arch`.
+    pub fn new(config: &ModelConfig, device: &B::Device) -> Result<Self, WrongTask> {
+        Ok(match config.arch.layout() {
             ArchLayout::Cifar(blocks) => Model::Cifar(CifarResNet::new(config, blocks, device)),
             ArchLayout::ImageNet(layout) => Model::ImageNet(ImageNetResNet::new(config, layout, device)),
             ArchLayout::Vit(layout) => {
@@ -352,7 +438,13 @@ impl<B: FusedBackend> Model<B> {
                 let side = config.input_side().unwrap_or(DEFAULT_TRANSFORMER_IMAGE_SIZE);
                 Model::Swin(SwinTransformer::new(config, layout, side, device))
             }
-        }
+            ArchLayout::Gpt(_) => {
+                return Err(WrongTask {
+                    arch: config.arch,
+                    task: Task::LanguageModelling,
+                })
+            }
+        })
     }
 
     /// Class logits `[N, classes]` for images `[N, 3, H, W]`.

@@ -13,8 +13,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::ModelConfig;
 use crate::init::{conv_with_bias, linear, param, LinearInit};
-use crate::layers::transformer::SelfAttention;
-use crate::layers::{Act, Head, TransformerBlock, TransformerBlockConfig};
+use crate::layers::transformer::{tokenwise, SelfAttention};
+use crate::layers::{Act, BlockInit, BlockKeys, Head, TransformerBlock, TransformerBlockConfig};
 use crate::ops::conv::conv2d;
 use crate::ops::FusedBackend;
 use crate::params::{Declarations, Declare, Layout, Place, Role};
@@ -104,6 +104,8 @@ impl<B: FusedBackend> SwinTransformer<B> {
                         mlp_hidden: MLP_RATIO * width,
                         act: model.act(MLP_RATIO * width),
                         norm_eps: NORM_EPS,
+                        init: BlockInit::Timm,
+                        keys: BlockKeys::Timm,
                     };
                     SwinStage {
                         downsample: (i > 0).then(|| PatchMerging {
@@ -204,7 +206,7 @@ impl<B: Backend> PatchMerging<B> {
             .reshape([n, half, 2, half, 2, c])
             .permute([0, 1, 3, 4, 2, 5])
             .reshape([n, half * half, 4 * c]);
-        self.reduction.forward(self.norm.forward(merged))
+        tokenwise(&self.reduction, self.norm.forward(merged))
     }
 }
 

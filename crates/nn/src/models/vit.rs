@@ -11,7 +11,8 @@ use burn::tensor::Tensor;
 
 use super::ModelConfig;
 use crate::init::{conv_with_bias, param};
-use crate::layers::{Act, Head, TransformerBlock, TransformerBlockConfig};
+use crate::layers::transformer::{declare_stack, stack_activations};
+use crate::layers::{Act, BlockInit, BlockKeys, Head, TransformerBlock, TransformerBlockConfig};
 use crate::ops::conv::conv2d;
 use crate::ops::FusedBackend;
 use crate::params::{Declarations, Declare, Layout, Place, Role};
@@ -57,6 +58,8 @@ impl<B: FusedBackend> VisionTransformer<B> {
             mlp_hidden: MLP_RATIO * width,
             act: model.act(MLP_RATIO * width),
             norm_eps: NORM_EPS,
+            init: BlockInit::Timm,
+            keys: BlockKeys::Timm,
         };
         // timm's initialisation: class token N(0, 1e-6²), position embedding N(0, 0.02²).
         Self {
@@ -88,10 +91,7 @@ impl<B: FusedBackend> VisionTransformer<B> {
     }
 
     pub fn activations(&self) -> Vec<(String, &Act<B>)> {
-        let blocks = self.blocks.iter().enumerate();
-        blocks
-            .map(|(i, b)| (format!("blocks.{i}.mlp.act"), b.act()))
-            .collect()
+        stack_activations(&self.blocks, "blocks")
     }
 }
 
@@ -100,15 +100,7 @@ impl<B: Backend> Declare for VisionTransformer<B> {
         d.scope("patch_embed", |d| d.conv(&self.patch_embed, "proj"));
         d.param(&self.cls_token, "cls_token", Role::Embedding, Layout::Same);
         d.param(&self.pos_embed, "pos_embed", Role::Embedding, Layout::Same);
-        // Each block is a stage, so fine-tuning's "last stage" is the last block and the
-        // final LayerNorm after it.
-        let last = self.blocks.len().saturating_sub(1);
-        for (i, block) in self.blocks.iter().enumerate() {
-            d.at(Place::Stage(i), |d| {
-                d.scope(&format!("blocks.{i}"), |d| block.declare(d))
-            });
-        }
-        d.at(Place::Stage(last), |d| d.layer_norm(&self.norm, "norm"));
+        declare_stack(d, &self.blocks, "blocks", ("norm", &self.norm));
         d.at(Place::Head, |d| d.scope("head", |d| self.head.declare(d)));
     }
 }
