@@ -2,8 +2,8 @@
 # Runs every supported manifest and sweep at the smoke profile with the given repro binary in a
 # fresh folder, then dumps what the store holds (final and per-epoch metrics, per-class results,
 # learned parameters) and the rendered tables, so two builds can be compared with `diff -r`.
-# Timing fields (images_per_s, wall time) and the code revision in table footnotes are masked:
-# they differ between any two runs.
+# Timing fields (images_per_s, tokens_per_s, eval_s, wall time) and the code revision in table
+# footnotes are masked: they differ between any two runs.
 #
 #   scripts/smoke-snapshot.sh target/release/repro OUT_DIR
 set -euo pipefail
@@ -29,7 +29,7 @@ def dump(name, sql):
     with open(f"{out}/{name}.txt", "w") as f:
         for row in db.execute(sql):
             f.write("\t".join(repr(v) for v in row) + "\n")
-dump("metrics", "SELECT run_id, split, epoch, name, value FROM metrics WHERE name != 'images_per_s' ORDER BY 1,2,3,4")
+dump("metrics", "SELECT run_id, split, epoch, name, value FROM metrics WHERE name NOT IN ('images_per_s', 'tokens_per_s', 'eval_s') ORDER BY 1,2,3,4")
 dump("class_metrics", "SELECT * FROM class_metrics ORDER BY 1,2")
 dump("learned_params", "SELECT run_id, module, name, value FROM learned_params ORDER BY 1,2,3")
 dump("runs", "SELECT id, stage, status, seed, error FROM runs ORDER BY 1")

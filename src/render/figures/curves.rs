@@ -1,5 +1,5 @@
-//! Learning curves: one run's train loss, test top-1 and learning rate per epoch, and a table's
-//! rows compared on one plot.
+//! Learning curves: one run's train loss, test top-1 (or a language model's validation loss) and
+//! learning rate per epoch, and a table's rows compared on one plot.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -18,6 +18,8 @@ pub struct Curves {
     /// Test top-1 (%) at the epochs evaluated (`eval.eval_every`), and at the epoch the final
     /// metrics come from, so that a run evaluated only at its end still shows where it ended.
     pub top1: Vec<(f64, f64)>,
+    /// A language model's validation loss at the epochs evaluated.
+    pub val_loss: Vec<(f64, f64)>,
     pub lr: Vec<(f64, f64)>,
 }
 
@@ -42,6 +44,7 @@ impl Curves {
         Curves {
             loss: at(|e| Some(e.loss)),
             top1,
+            val_loss: at(|e| e.val_loss),
             lr: at(|e| e.lr),
         }
     }
@@ -64,6 +67,7 @@ impl LearningCurves<'_> {
         [
             ("train loss", "loss", c.loss.as_slice()),
             ("test top-1", "top-1 (%)", c.top1.as_slice()),
+            ("validation loss", "loss", c.val_loss.as_slice()),
             ("learning rate", "lr", c.lr.as_slice()),
         ]
         .into_iter()
