@@ -99,13 +99,26 @@ impl Figure for LearningCurves<'_> {
     }
 }
 
-/// A table's rows on one plot: each row's (representative run's) train loss and test top-1
-/// per epoch.
+/// A table's rows on one plot: each row's (representative run's) train loss and test top-1 (a
+/// language model's validation loss) per epoch.
 pub struct CurveComparison<'a> {
     pub runs: &'a [(String, Curves)],
 }
 
+/// Which evaluation a comparison's left panel shows: (title, y axis, the series).
+type Evaluated = (&'static str, &'static str, fn(&Curves) -> &Vec<(f64, f64)>);
+
 impl CurveComparison<'_> {
+    /// Test top-1, or, for language models (no top-1, a validation loss), the validation loss.
+    pub fn evaluated(&self) -> Evaluated {
+        let none = |f: fn(&Curves) -> &Vec<(f64, f64)>| self.runs.iter().all(|(_, c)| f(c).is_empty());
+        if none(|c| &c.top1) && !none(|c| &c.val_loss) {
+            ("validation loss", "loss", |c| &c.val_loss)
+        } else {
+            ("test top-1", "top-1 (%)", |c| &c.top1)
+        }
+    }
+
     fn series(&self, values: fn(&Curves) -> &Vec<(f64, f64)>) -> Vec<(SeriesStyle, Vec<(f64, f64)>)> {
         let n = self.runs.len();
         self.runs
@@ -133,12 +146,8 @@ impl Figure for CurveComparison<'_> {
 
     fn draw_plots<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult {
         let (left, right) = area.split_horizontally(PANEL_WIDTH);
-        whole_x_panel(
-            &left,
-            "test top-1",
-            ("epoch", "top-1 (%)"),
-            &self.series(|c| &c.top1),
-        )?;
+        let (title, y_desc, values) = self.evaluated();
+        whole_x_panel(&left, title, ("epoch", y_desc), &self.series(values))?;
         whole_x_panel(&right, "train loss", ("epoch", "loss"), &self.series(|c| &c.loss))
     }
 }

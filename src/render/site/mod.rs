@@ -364,13 +364,17 @@ fn table_figures(store: &Store, m: &LoadedManifest, profile: &str) -> Result<Vec
         message: e,
     };
     if !curves.is_empty() {
+        let comparison = CurveComparison { runs: &curves };
+        let evaluated = comparison.evaluated().0;
         out.push(Figure {
             title: "Learning curves".into(),
             alt: format!(
-                "Test top-1 and train loss per epoch of {} rows (lowest finished seed of each)",
+                "{}{} and train loss per epoch of {} rows (lowest finished seed of each)",
+                evaluated[..1].to_uppercase(),
+                &evaluated[1..],
                 curves.len()
             ),
-            svg: figures::svg(&CurveComparison { runs: &curves }).map_err(drawn)?,
+            svg: figures::svg(&comparison).map_err(drawn)?,
         });
     }
     if !learned.is_empty() {
