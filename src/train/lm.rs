@@ -109,14 +109,9 @@ where
         None => validation_loss(&inner, &val, val_steps, vocab, device)?,
     };
     let (acc, acc_norm) = hellaswag(&inner, &data.questions, &data.vocabulary, device)?;
-    let activations = model.activations();
-    let adaptive = activations
-        .iter()
-        .filter_map(|(name, act)| Some((name.clone(), act.adaptive()?)))
-        .collect();
     Ok(RunResult {
         reported_epoch: Some(run.train.epochs),
-        learned: learned_params(adaptive),
+        learned: learned_params(model.adaptive_modules()),
         epochs,
         ..RunResult::default()
     }

@@ -11,7 +11,9 @@ use burn::tensor::{Int, Tensor};
 use super::{ArchLayout, ModelConfig, Task, WrongTask};
 use crate::init::param;
 use crate::layers::transformer::{declare_stack, stack_activations};
-use crate::layers::{causal_mask, Act, BlockInit, BlockKeys, TransformerBlock, TransformerBlockConfig};
+use crate::layers::{
+    causal_mask, Act, Adaptive, BlockInit, BlockKeys, TransformerBlock, TransformerBlockConfig,
+};
 use crate::ops::FusedBackend;
 use crate::params::{Declarations, Declare, Layout, Role};
 use crate::rng;
@@ -115,6 +117,13 @@ impl<B: FusedBackend> Gpt2<B> {
 
     pub fn activations(&self) -> Vec<(String, &Act<B>)> {
         stack_activations(&self.blocks, "h")
+    }
+
+    /// Every AGLU module, named by layer (none with GELU-tanh).
+    pub fn adaptive_modules(&self) -> Vec<(String, &Adaptive<B>)> {
+        let acts = self.activations().into_iter();
+        acts.filter_map(|(name, act)| Some((name, act.adaptive()?)))
+            .collect()
     }
 }
 
