@@ -89,6 +89,9 @@ pub enum AutoAugmentPolicy {
     Cifar10,
     /// The ImageNet policy.
     Imagenet,
+    /// Not AutoAugment's policies but its successor TrivialAugment, torchvision's
+    /// `TrivialAugmentWide` (its training script's `--auto-augment ta_wide`).
+    TrivialAugmentWide,
 }
 
 /// Order in which training examples are drawn each epoch.

@@ -307,8 +307,10 @@ fn validate_axis_substitute(
     Ok(())
 }
 
-/// A target is known when the path exists in the serialised defaults, or runs into a
-/// free-form section (an empty object there), e.g. `train.lr` while `train` is untyped.
+/// A target is known when the path exists in the serialised defaults, runs into a free-form
+/// section (an empty object there), e.g. `train.lr` while `train` is untyped, or is a key the
+/// defaults leave out while unset (`model.image_size`, `train.ema.decay`), which the typed
+/// config then accepts.
 pub fn is_known_target(defaults: &Value, path: &str) -> bool {
     let mut parts = path.split('.');
     let Some(first) = parts.next() else {
@@ -320,18 +322,25 @@ pub fn is_known_target(defaults: &Value, path: &str) -> bool {
     let mut node = defaults.get(first);
     for part in parts {
         match node {
-            // Optional sections (`fake`, `data.rand_augment`) are absent or null by default; the
-            // typed deserialisation of the merged config checks their keys.
-            None | Some(Value::Null) => return true,
+            None | Some(Value::Null) => return accepted_by_schema(path),
             Some(Value::Object(map)) if map.is_empty() => return true,
             Some(Value::Object(map)) => node = map.get(part),
             Some(_) => return false,
         }
-        if node.is_none() {
-            return false;
-        }
     }
-    true
+    node.is_some() || accepted_by_schema(path)
+}
+
+/// Whether the typed run config takes `path`, set to null, without calling it an unknown field
+/// (a wrong type is not this check's business: the merged config's deserialisation says it).
+fn accepted_by_schema(path: &str) -> bool {
+    let probe = path
+        .rsplit('.')
+        .fold(Value::Null, |inner, key| serde_json::json!({ key: inner }));
+    match serde_json::from_value::<RunConfig>(probe) {
+        Ok(_) => true,
+        Err(e) => !e.to_string().contains("unknown field"),
+    }
 }
 
 fn validate_stages(m: &LoadedManifest) -> Result<(), ConfigError> {

@@ -185,6 +185,11 @@ impl RunConfig {
                 "train.from_parent",
                 "cRT and fine-tuning stages are for image classifiers",
             ),
+            (
+                self.train.ema.is_some(),
+                "train.ema",
+                "the weight average is kept and evaluated for image classifiers only",
+            ),
         ];
         match unused.into_iter().find(|(set, _, _)| *set) {
             Some((_, key, reason)) => Err((key, reason)),

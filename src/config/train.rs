@@ -54,6 +54,30 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// How a dependent stage starts from its parent stage's checkpoint.
     pub from_parent: FromParent,
+    /// A moving average of the weights, evaluated beside them (the reference train.py's and
+    /// torchvision's `--model-ema`); `null`: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ema: Option<EmaConfig>,
+}
+
+/// The reference train.py's `--model-ema-decay` and `--model-ema-steps`, with its meaning: the
+/// average takes in the weights every `steps` optimiser updates (counted from each epoch's first)
+/// with the decay rescaled to the run, 1 − min(1, (1 − decay) · images per update · steps /
+/// epochs), and only copies them during the warm-up epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmaConfig {
+    pub decay: f64,
+    pub steps: usize,
+}
+
+impl Default for EmaConfig {
+    fn default() -> Self {
+        Self {
+            decay: 0.99998,
+            steps: 32,
+        }
+    }
 }
 
 /// What a stage takes from the stage it `needs`.
@@ -94,12 +118,14 @@ impl Default for TrainConfig {
             loss: LossConfig::default(),
             checkpoint_every: 10,
             from_parent: FromParent::None,
+            ema: None,
         }
     }
 }
 
 impl TrainConfig {
-    /// The optimiser's keys, checked against the chosen rule: the key at fault and why.
+    /// The optimiser's keys, checked against the chosen rule, and the weight average's: the
+    /// key at fault and why.
     pub fn check_optimizer(&self) -> Result<(), (&'static str, String)> {
         let unit = |b: f64| (0.0..1.0).contains(&b);
         match self.optimizer {
@@ -123,9 +149,26 @@ impl TrainConfig {
                     "train.clip_grad_norm",
                     format!("must be a positive number, got {max}"),
                 )),
-                _ => Ok(()),
+                _ => self.check_ema(),
             },
         }
+    }
+
+    fn check_ema(&self) -> Result<(), (&'static str, String)> {
+        match self.ema {
+            Some(ema) if !(ema.decay > 0.0 && ema.decay < 1.0) => {
+                Err(("train.ema.decay", format!("must be in (0, 1), got {}", ema.decay)))
+            }
+            Some(ema) if ema.steps == 0 => Err(("train.ema.steps", "must be at least 1".into())),
+            _ => Ok(()),
+        }
+    }
+
+    /// The weight of the newest weights in each average of `ema`, as the reference rescales it.
+    pub fn ema_alpha(&self, ema: EmaConfig) -> f64 {
+        let images_per_update = (self.batch_size * self.accumulate) as f64;
+        let adjust = images_per_update * ema.steps as f64 / self.epochs.max(1) as f64;
+        ((1.0 - ema.decay) * adjust).min(1.0)
     }
 }
 

@@ -63,6 +63,13 @@ impl EvalReport {
     /// Records this evaluation as `result`'s final test metrics, per-class results and
     /// reliability diagram.
     pub fn record(self, result: &mut RunResult) {
+        self.record_scores("test", result);
+        result.classes = self.per_class;
+        result.reliability = self.reliability;
+    }
+
+    /// The summary scores alone, as metrics of `split` (the weight average's are `ema`).
+    pub fn record_scores(&self, split: &str, result: &mut RunResult) {
         let named = [
             ("top1", Some(self.top1)),
             ("top5", Some(self.top5)),
@@ -74,10 +81,8 @@ impl EvalReport {
         ];
         for (name, value) in named {
             if let Some(value) = value {
-                result.set_metric("test", name, value);
+                result.set_metric(split, name, value);
             }
         }
-        result.classes = self.per_class;
-        result.reliability = self.reliability;
     }
 }

@@ -464,5 +464,12 @@ mod tests {
         assert!(!known(&defaults, "model.nope"));
         assert!(!known(&defaults, "modle.arch"));
         assert!(!known(&defaults, "model.arch.deeper"));
+        // Left out of the defaults while unset, yet keys of the typed config.
+        assert!(known(&defaults, "model.drop_path"));
+        assert!(known(&defaults, "train.ema"));
+        assert!(known(&defaults, "train.ema.decay"));
+        assert!(!known(&defaults, "train.ema.nope"));
+        assert!(known(&defaults, "data.rand_augment.m"));
+        assert!(!known(&defaults, "data.rand_augment.q"));
     }
 }

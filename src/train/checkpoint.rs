@@ -1,7 +1,8 @@
 //! Checkpoints: one safetensors file holding the model (under the reference key names, so the
 //! reference code can load it too), the optimiser's buffers (under the parameter's key, prefixed
-//! by the buffer's name), the number of finished epochs and updates, and the run config it
-//! belongs to. Written atomically; a truncated file is a clean error.
+//! by the buffer's name), the weight average's tensors (prefixed `ema/`), the number of finished
+//! epochs and updates, and the run config it belongs to. Written atomically; a truncated file is
+//! a clean error.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 
+use super::ema::Ema;
 use super::optim::{Optimizer, Slot, State};
 use crate::config::RunConfig;
 use crate::nn::import::{export_state_dict, load_state_dict, read_state_dict, ImportError, StateDict};
@@ -17,6 +19,9 @@ use crate::nn::Declare;
 
 const FORMAT: &str = "repro-checkpoint-1";
 const OPTIMIZER_STEPS: &str = "optimizer_steps";
+const EMA_AVERAGED: &str = "ema_averaged";
+/// Before a weight average's keys; reference keys never hold a slash.
+const EMA_PREFIX: &str = "ema/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -38,6 +43,7 @@ pub fn save<B, M>(
     path: &Path,
     model: &M,
     optimizer: &Optimizer<B::InnerBackend>,
+    ema: Option<&Ema>,
     run: &RunConfig,
     epochs_done: usize,
 ) -> Result<(), CheckpointError>
@@ -56,7 +62,14 @@ where
             );
         }
     }
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::new();
+    if let Some(ema) = ema {
+        for (key, average) in &ema.weights {
+            state.insert(format!("{EMA_PREFIX}{key}"), average.clone());
+        }
+        metadata.insert(EMA_AVERAGED.to_string(), ema.averaged.to_string());
+    }
+    metadata.extend([
         ("format".to_string(), FORMAT.to_string()),
         ("epochs_done".to_string(), epochs_done.to_string()),
         (OPTIMIZER_STEPS.to_string(), optimizer.steps.to_string()),
@@ -68,11 +81,13 @@ where
     write_safetensors(path, &state, metadata).map_err(Into::into)
 }
 
-/// Restores model weights and optimiser state; returns the model and the number of finished epochs.
+/// Restores model weights, optimiser state and the weight average; returns the model and the
+/// number of finished epochs.
 pub fn load<B, M>(
     path: &Path,
     model: M,
     optimizer: &mut Optimizer<B::InnerBackend>,
+    ema: Option<&mut Ema>,
     run: &RunConfig,
     device: &B::Device,
 ) -> Result<(M, usize), CheckpointError>
@@ -107,9 +122,18 @@ where
         .get(OPTIMIZER_STEPS)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let (buffers, weights): (StateDict, StateDict) = read_state_dict(path)?
+    let (average, state): (StateDict, StateDict) = read_state_dict(path)?
         .into_iter()
-        .partition(|(k, _)| optimizer_slot(k).is_some());
+        .partition(|(k, _)| k.starts_with(EMA_PREFIX));
+    if let Some(ema) = ema {
+        ema.weights = average
+            .into_iter()
+            .map(|(key, data)| (key[EMA_PREFIX.len()..].to_string(), data))
+            .collect();
+        ema.averaged = meta.get(EMA_AVERAGED).and_then(|n| n.parse().ok()).unwrap_or(0);
+    }
+    let (buffers, weights): (StateDict, StateDict) =
+        state.into_iter().partition(|(k, _)| optimizer_slot(k).is_some());
     let model = load_state_dict(model, weights, path, device)?;
     let ids: HashMap<String, _> = model.param_specs().into_iter().map(|s| (s.key, s.id)).collect();
     let buffers = buffers

@@ -13,6 +13,7 @@ use burn::tensor::ElementConversion;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::checkpoint::{self, CheckpointError};
+use super::ema::Ema;
 use super::evaluate::evaluate_model;
 use super::loss::{Loss, Targets};
 use super::optim::Optimizer;
@@ -25,6 +26,7 @@ use crate::config::train::FromParent;
 use crate::config::RunConfig;
 use crate::data::{load_dataset, Batch, DataError, Dataset, Loader};
 use crate::eval::report::EvalReport;
+use crate::nn::import::{load_state_dict, StateDict};
 use crate::nn::layers::Adaptive;
 use crate::nn::{Declare, FusedBackend, Model, Task};
 use crate::result::{Analyses, EpochMetrics, LearnedParam, RunResult};
@@ -319,7 +321,20 @@ where
             result.set_metric("test", "nc1", nc1);
         }
         result.analyses = analyses;
+        if let Some(average) = self.updates.ema.as_ref().and_then(Ema::weights) {
+            self.evaluate_average(model, average)?
+                .record_scores("ema", &mut result);
+        }
         Ok(result)
+    }
+
+    /// The final evaluation of the weight average: the model with its averaged tensors.
+    fn evaluate_average(&self, model: &Model<B>, average: &StateDict) -> Result<EvalReport, TrainError> {
+        let origin = std::path::Path::new("the weight average (train.ema)");
+        let averaged = load_state_dict(model.valid(), average.clone(), origin, self.device)
+            .map_err(CheckpointError::from)?;
+        let (report, _) = evaluate_model(&averaged, &self.loader, &self.dataset, self.run)?;
+        Ok(report)
     }
 }
 
@@ -365,6 +380,8 @@ pub(super) enum Absorbed<M> {
 /// loss into updates. Shared by every trainer.
 pub(super) struct Updates<B: AutodiffBackend> {
     pub optimizer: Optimizer<B::InnerBackend>,
+    /// The moving average of the weights, when `train.ema` asks for one.
+    pub ema: Option<Ema>,
     schedule: LrSchedule,
     accumulate: usize,
     /// Batches per epoch.
@@ -375,6 +392,7 @@ impl<B: AutodiffBackend> Updates<B> {
     pub fn new(run: &RunConfig, steps: usize) -> Self {
         Self {
             optimizer: Optimizer::new(&run.train),
+            ema: Ema::new(run),
             schedule: LrSchedule::new(run.train.lr, run.train.epochs, run.train.schedule.clone())
                 .with_accumulation(run.train.accumulate),
             accumulate: run.train.accumulate,
@@ -412,15 +430,25 @@ impl<B: AutodiffBackend> Updates<B> {
         let loss = if k > 1 { loss / k as f64 } else { loss };
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         if k == 1 {
-            return Absorbed::Updated(self.optimizer.step(self.lr(epoch, iter), model, grads), scalar);
+            let model = self.optimizer.step(self.lr(epoch, iter), model, grads);
+            return Absorbed::Updated(self.averaged(model, epoch, iter), scalar);
         }
         pending.accumulate(&model, grads);
         if (iter + 1).is_multiple_of(k) || iter + 1 == self.steps {
             // The rate of the group's first batch: the fraction of the epoch it starts at.
             let lr = self.lr(epoch, iter - iter % k);
-            return Absorbed::Updated(self.optimizer.step(lr, model, pending.grads()), scalar);
+            let model = self.optimizer.step(lr, model, pending.grads());
+            return Absorbed::Updated(self.averaged(model, epoch, iter / k), scalar);
         }
         Absorbed::Updated(model, scalar)
+    }
+
+    /// Hands `model` back once the weight average, if any, has seen update `update` of `epoch`.
+    fn averaged<M: Module<B> + Declare>(&mut self, model: M, epoch: usize, update: usize) -> M {
+        if let Some(ema) = &mut self.ema {
+            ema.after_update(&model, epoch, update);
+        }
+        model
     }
 
     /// Tells the observer batch `iter` of `epoch` is done.
@@ -462,6 +490,7 @@ where
             &path,
             model,
             &mut updates.optimizer,
+            updates.ema.as_mut(),
             run,
             device,
         )?);
@@ -486,7 +515,8 @@ where
     };
     let every = run.train.checkpoint_every;
     if done == run.train.epochs || (every > 0 && done.is_multiple_of(every)) {
-        checkpoint::save::<B, _>(&checkpoint::latest(dir), model, &updates.optimizer, run, done)?;
+        let path = checkpoint::latest(dir);
+        checkpoint::save::<B, _>(&path, model, &updates.optimizer, updates.ema.as_ref(), run, done)?;
     }
     Ok(())
 }

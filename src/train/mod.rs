@@ -1,6 +1,7 @@
 //! The training engine: optimiser, schedules, losses, checkpoints and the loop.
 
 pub mod checkpoint;
+mod ema;
 pub mod evaluate;
 pub mod fit;
 mod lm;

@@ -121,7 +121,11 @@ fn every_op_keeps_size_and_simple_ops_are_exact() {
 
 #[test]
 fn policies_are_deterministic_per_seed() {
-    for p in [AutoAugmentPolicy::Cifar10, AutoAugmentPolicy::Imagenet] {
+    for p in [
+        AutoAugmentPolicy::Cifar10,
+        AutoAugmentPolicy::Imagenet,
+        AutoAugmentPolicy::TrivialAugmentWide,
+    ] {
         let mut a = gradient(32, 32);
         let mut b = gradient(32, 32);
         policy::auto_augment(&mut a, p, &mut rng(9));
@@ -135,6 +139,15 @@ fn policies_are_deterministic_per_seed() {
         changed += usize::from(a != gradient(32, 32));
     }
     assert!(changed > 10);
+    // TrivialAugment applies one op at a random bin (identity and bin 0 change nothing).
+    let changed = (0..40)
+        .filter(|&s| {
+            let mut a = gradient(32, 32);
+            policy::auto_augment(&mut a, AutoAugmentPolicy::TrivialAugmentWide, &mut rng(s));
+            a != gradient(32, 32)
+        })
+        .count();
+    assert!(changed >= 20, "{changed} of 40 changed");
 }
 
 #[test]

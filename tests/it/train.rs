@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use burn::backend::{Autodiff, Flex};
+use repro::config::train::EmaConfig;
 use repro::config::RunConfig;
 use repro::result::EpochMetrics;
 use repro::train::{fit, Observer, TrainContext, TrainError};
@@ -198,6 +199,40 @@ fn an_adamw_run_resumes_exactly_too() {
     resumes_exactly(&run);
 }
 
+/// The weight average is checkpointed: with it (and BatchNorm statistics in it), a resumed run
+/// ends with the same average too.
+#[test]
+fn a_run_with_a_weight_average_resumes_exactly() {
+    let mut run = tiny(", attention: se", 4);
+    run.train.ema = Some(EmaConfig {
+        decay: 0.99,
+        steps: 2,
+    });
+    resumes_exactly(&run);
+}
+
+/// The reference's rule: during the warm-up epochs the average only copies the weights, so a
+/// run that is all warm-up ends with the model itself; after warm-up it lags behind the model.
+#[test]
+fn the_weight_average_copies_during_warm_up_and_lags_after() {
+    let mut run = tiny("", 2);
+    run.train.ema = Some(EmaConfig {
+        decay: 0.99,
+        steps: 1,
+    });
+    let nll = |run: &RunConfig| {
+        let result = fit::<B>(run, &TrainContext::default(), &Default::default()).unwrap();
+        let [model, average] = ["test", "ema"].map(|split| result.metric(split, "nll").unwrap());
+        (model, average)
+    };
+    run.train.schedule.warmup_epochs = 2;
+    let (model, average) = nll(&run);
+    assert_eq!(model, average, "all warm-up: the average is the last weights");
+    run.train.schedule.warmup_epochs = 1;
+    let (model, average) = nll(&run);
+    assert!((model - average).abs() > 1e-4, "{model} vs {average}");
+}
+
 /// Stopped after epoch 2 of 4 and resumed, `run` ends exactly as when it runs straight through.
 fn resumes_exactly(run: &RunConfig) {
     let tmp = crate::common::scratch();
@@ -227,6 +262,11 @@ fn resumes_exactly(run: &RunConfig) {
 
     assert_eq!(resumed.epochs.len(), 2, "only epochs 3 and 4 ran again");
     assert_eq!(resumed.metrics, straight.metrics, "same final metrics");
+    assert_eq!(
+        resumed.metrics.contains_key("ema"),
+        run.train.ema.is_some(),
+        "the weight average is evaluated when there is one"
+    );
     assert_eq!(resumed.classes, straight.classes, "same per-class results");
     assert_eq!(resumed.learned, straight.learned, "same learned κ/λ");
 }

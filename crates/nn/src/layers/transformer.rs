@@ -31,6 +31,9 @@ pub struct TransformerBlockConfig {
     /// The initialisation of the linear layers.
     pub init: BlockInit,
     pub keys: BlockKeys,
+    /// Stochastic depth: the probability that training skips this block's residual branches
+    /// for a sample (0: never).
+    pub drop_path: f64,
 }
 
 /// How a block's linear layers start.
@@ -89,6 +92,7 @@ impl TransformerBlockConfig {
             },
             norm2,
             mlp: Mlp { fc1, act, fc2 },
+            drop_path: DropPath { prob: self.drop_path },
             keys: self.keys,
         }
     }
@@ -101,6 +105,7 @@ pub struct TransformerBlock<B: Backend> {
     attn: SelfAttention<B>,
     norm2: LayerNorm<B>,
     mlp: Mlp<B>,
+    drop_path: DropPath,
     #[module(skip)]
     keys: BlockKeys,
 }
@@ -118,8 +123,10 @@ impl<B: FusedBackend> TransformerBlock<B> {
     where
         F: FnOnce(&SelfAttention<B>, Tensor<B, 3>) -> Tensor<B, 3>,
     {
-        let x = x.clone() + attend(&self.attn, self.norm1.forward(x));
-        x.clone() + self.mlp.forward(self.norm2.forward(x))
+        let branch = attend(&self.attn, self.norm1.forward(x.clone()));
+        let x = x + self.drop_path.forward(branch);
+        let branch = self.mlp.forward(self.norm2.forward(x.clone()));
+        x + self.drop_path.forward(branch)
     }
 
     pub fn act(&self) -> &Act<B> {
@@ -151,6 +158,27 @@ impl<B: Backend> Declare for TransformerBlock<B> {
             d.scope("act", |d| self.mlp.act.declare(d));
             d.linear_as(&self.mlp.fc2, fc2, layout);
         });
+    }
+}
+
+/// Stochastic depth (Huang et al., 2016) on a residual branch `[N, T, D]`: in training each
+/// sample's branch is dropped with probability `prob` and otherwise scaled by 1/(1 − prob), as
+/// timm's `DropPath` and torchvision's `StochasticDepth(mode="row")`; the identity in
+/// evaluation. Masks come from [`rng`], so a seeded run draws the same ones.
+#[derive(Module, Debug, Clone)]
+pub struct DropPath {
+    prob: f64,
+}
+
+impl DropPath {
+    fn forward<B: Backend>(&self, branch: Tensor<B, 3>) -> Tensor<B, 3> {
+        if self.prob == 0.0 || !B::ad_enabled(&branch.device()) {
+            return branch;
+        }
+        let n = branch.dims()[0];
+        let mask = TensorData::new(rng::dropout_mask(n, self.prob), [n, 1, 1]);
+        let mask = Tensor::from_data(mask, &branch.device());
+        branch * mask
     }
 }
 
@@ -301,8 +329,34 @@ mod tests {
             norm_eps: 1e-6,
             init: BlockInit::Timm,
             keys: BlockKeys::Timm,
+            drop_path: 0.0,
         }
         .init(&Default::default())
+    }
+
+    /// In training a sample's branch is all dropped or all kept and scaled, about half each at
+    /// 0.5, so the expectation is kept; in evaluation it passes unchanged.
+    #[test]
+    fn drop_path_drops_whole_samples_in_training_only() {
+        type Train = burn::backend::Autodiff<Flex>;
+        crate::rng::seed(2);
+        let drop = DropPath { prob: 0.5 };
+        let ones = |n| Tensor::<Train, 3>::ones([n, 2, 3], &Default::default());
+        let values = drop.forward(ones(200)).into_data().to_vec::<f32>().unwrap();
+        let samples: Vec<f32> = values
+            .chunks(6)
+            .map(|sample| {
+                assert!(sample.iter().all(|&v| v == sample[0]), "{sample:?}");
+                sample[0]
+            })
+            .collect();
+        assert!(samples.iter().all(|&v| v == 0.0 || v == 2.0));
+        let kept = samples.iter().filter(|&&v| v == 2.0).count();
+        assert!((70..=130).contains(&kept), "{kept} of 200 kept");
+        let x = Tensor::<Flex, 3>::ones([4, 2, 3], &Default::default());
+        x.clone()
+            .into_data()
+            .assert_eq(&drop.forward(x).into_data(), true);
     }
 
     #[test]

@@ -78,6 +78,7 @@ impl<B: FusedBackend> Gpt2<B> {
             norm_eps: NORM_EPS,
             init: BlockInit::Gpt2 { depth },
             keys: BlockKeys::Gpt2,
+            drop_path: 0.0,
         };
         Self {
             wte: param(rng::normal(vocab * width, INIT_STD), [vocab, width], device),
@@ -86,7 +87,12 @@ impl<B: FusedBackend> Gpt2<B> {
                 [layout.context, width],
                 device,
             ),
-            blocks: (0..depth).map(|_| block.init(device)).collect(),
+            blocks: (0..depth)
+                .map(|i| {
+                    let drop_path = model.drop_path_at(i, depth);
+                    TransformerBlockConfig { drop_path, ..block }.init(device)
+                })
+                .collect(),
             ln_f: LayerNormConfig::new(width).with_epsilon(NORM_EPS).init(device),
         }
     }

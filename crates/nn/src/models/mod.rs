@@ -145,6 +145,11 @@ pub struct ModelConfig {
     /// for speed). Image classifiers do not use it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vocab_size: Option<usize>,
+    /// A transformer's stochastic depth: the last block's probability of skipping its residual
+    /// branches for a training sample, falling linearly to 0 at the first block (timm's
+    /// `drop_path_rate`, torchvision's `stochastic_depth_prob`). Left out: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drop_path: Option<f64>,
 }
 
 impl Default for ModelConfig {
@@ -165,6 +170,7 @@ impl Default for ModelConfig {
             lambda_grad: LambdaGrad::Exact,
             image_size: None,
             vocab_size: None,
+            drop_path: None,
         }
     }
 }
@@ -204,8 +210,30 @@ impl ModelConfig {
         self.vocab_size.unwrap_or(GPT2_VOCAB)
     }
 
+    /// The stochastic-depth probability of block `i` of a stack of `blocks` (counted across
+    /// stages): `drop_path` · i / (blocks − 1).
+    pub fn drop_path_at(&self, i: usize, blocks: usize) -> f64 {
+        match self.drop_path {
+            Some(rate) if blocks > 1 => rate * i as f64 / (blocks - 1) as f64,
+            _ => 0.0,
+        }
+    }
+
     /// What this `model:` section cannot build, as (key, reason).
     pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let convolutional = matches!(self.arch.layout(), ArchLayout::Cifar(_) | ArchLayout::ImageNet(_));
+        match self.drop_path {
+            Some(_) if convolutional => {
+                return Err((
+                    "model.drop_path",
+                    "stochastic depth is for the transformers' blocks; leave it out".into(),
+                ))
+            }
+            Some(rate) if !(0.0..1.0).contains(&rate) => {
+                return Err(("model.drop_path", format!("must be in [0, 1), got {rate}")))
+            }
+            _ => {}
+        }
         let side = self.input_side().unwrap_or(DEFAULT_TRANSFORMER_IMAGE_SIZE);
         let fits = match self.arch.layout() {
             ArchLayout::Cifar(_) | ArchLayout::ImageNet(_) => return Ok(()),

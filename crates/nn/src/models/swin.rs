@@ -88,6 +88,8 @@ impl<B: FusedBackend> SwinTransformer<B> {
         let stages = layout.stages(image_size).expect("checked by ModelConfig::check");
         let norm = |width| LayerNormConfig::new(width).with_epsilon(NORM_EPS).init(device);
         let last_width = layout.stage_width(stages.len() - 1);
+        // Stochastic depth rises over the blocks of all stages together.
+        let total: usize = layout.depths.iter().sum();
         Self {
             patch_embed: PatchEmbed {
                 proj: conv_with_bias(3, layout.width, layout.patch, layout.patch, device),
@@ -106,6 +108,7 @@ impl<B: FusedBackend> SwinTransformer<B> {
                         norm_eps: NORM_EPS,
                         init: BlockInit::Timm,
                         keys: BlockKeys::Timm,
+                        drop_path: 0.0,
                     };
                     SwinStage {
                         downsample: (i > 0).then(|| PatchMerging {
@@ -119,6 +122,11 @@ impl<B: FusedBackend> SwinTransformer<B> {
                                     window / 2
                                 } else {
                                     0
+                                };
+                                let index = layout.depths[..i].iter().sum::<usize>() + j;
+                                let block = TransformerBlockConfig {
+                                    drop_path: model.drop_path_at(index, total),
+                                    ..block
                                 };
                                 SwinBlock::new(block, Windows::new(grid, window, shift), device)
                             })
@@ -456,5 +464,44 @@ mod tests {
         // 32 → an 8×8 first grid, which 7×7 windows do not tile.
         assert!(swin_t.stages(32).unwrap_err().contains("8×8"));
         assert!(swin_t.stages(256).unwrap_err().contains("64×64"));
+    }
+
+    /// Stochastic depth changes training forward passes only: in evaluation the model is the
+    /// one built without it, and the rate grows from 0 at the first block to all of it at the last.
+    #[test]
+    fn stochastic_depth_acts_in_training_only() {
+        use burn::backend::{Autodiff, Flex};
+        use burn::module::AutodiffModule;
+        use burn::tensor::Tolerance;
+        let layout = SwinLayout {
+            patch: 2,
+            width: 8,
+            depths: &[2, 2],
+            heads: &[2, 4],
+            window: 2,
+        };
+        let config = |drop_path| ModelConfig {
+            arch: crate::models::Arch::SwinTest,
+            num_classes: 3,
+            drop_path,
+            ..Default::default()
+        };
+        let build = |drop_path| -> SwinTransformer<Autodiff<Flex>> {
+            crate::rng::seed(4);
+            SwinTransformer::new(&config(drop_path), layout, 8, &Default::default())
+        };
+        let (plain, dropping) = (build(None), build(Some(0.9)));
+        let x = Tensor::<Autodiff<Flex>, 4>::random(
+            [8, 3, 8, 8],
+            burn::tensor::Distribution::Default,
+            &Default::default(),
+        );
+        let eval = |m: &SwinTransformer<Autodiff<Flex>>| m.valid().features(x.clone().inner()).into_data();
+        eval(&plain).assert_eq(&eval(&dropping), true);
+        let train = |m: &SwinTransformer<Autodiff<Flex>>| m.features(x.clone()).into_data();
+        train(&plain).assert_approx_eq::<f32>(&eval(&plain), Tolerance::absolute(1e-6));
+        assert_ne!(train(&dropping), eval(&dropping));
+        let rates: Vec<f64> = (0..4).map(|i| config(Some(0.3)).drop_path_at(i, 4)).collect();
+        assert_eq!(rates, [0.0, 0.3 * 1.0 / 3.0, 0.3 * 2.0 / 3.0, 0.3]);
     }
 }

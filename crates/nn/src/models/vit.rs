@@ -60,13 +60,20 @@ impl<B: FusedBackend> VisionTransformer<B> {
             norm_eps: NORM_EPS,
             init: BlockInit::Timm,
             keys: BlockKeys::Timm,
+            drop_path: 0.0,
         };
+        let depth = layout.depth;
         // timm's initialisation: class token N(0, 1e-6²), position embedding N(0, 0.02²).
         Self {
             patch_embed: conv_with_bias(3, width, layout.patch, layout.patch, device),
             cls_token: param(rng::normal(width, 1e-6), [1, 1, width], device),
             pos_embed: param(rng::normal(tokens * width, 0.02), [1, tokens, width], device),
-            blocks: (0..layout.depth).map(|_| block.init(device)).collect(),
+            blocks: (0..depth)
+                .map(|i| {
+                    let drop_path = model.drop_path_at(i, depth);
+                    TransformerBlockConfig { drop_path, ..block }.init(device)
+                })
+                .collect(),
             norm: LayerNormConfig::new(width).with_epsilon(NORM_EPS).init(device),
             head: model.head(width).init(device),
         }
