@@ -87,12 +87,7 @@ impl<B: FusedBackend> Gpt2<B> {
                 [layout.context, width],
                 device,
             ),
-            blocks: (0..depth)
-                .map(|i| {
-                    let drop_path = model.drop_path_at(i, depth);
-                    TransformerBlockConfig { drop_path, ..block }.init(device)
-                })
-                .collect(),
+            blocks: model.block_stack(block, depth, device),
             ln_f: LayerNormConfig::new(width).with_epsilon(NORM_EPS).init(device),
         }
     }

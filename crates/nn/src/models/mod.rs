@@ -23,7 +23,7 @@ use crate::init::{ConvInit, LinearInit};
 use crate::layers::BatchNorm;
 use crate::layers::{
     Act, ActConfig, Activation, Adaptive, AdaptiveConfig, Attention, AttentionConfig, AttentionKind,
-    Classifier, Gate, GateConfig, Head, HeadConfig, KeyStyle,
+    Classifier, Gate, GateConfig, Head, HeadConfig, KeyStyle, TransformerBlock, TransformerBlockConfig,
 };
 use crate::ops::{AdaptiveKind, FusedBackend, LambdaGrad};
 use crate::params::{Declarations, Declare, Place};
@@ -217,6 +217,22 @@ impl ModelConfig {
             Some(rate) if blocks > 1 => rate * i as f64 / (blocks - 1) as f64,
             _ => 0.0,
         }
+    }
+
+    /// `depth` blocks built from `block`, each with its stochastic depth: a plain stack's (ViT,
+    /// GPT-2) blocks.
+    fn block_stack<B: FusedBackend>(
+        &self,
+        block: TransformerBlockConfig,
+        depth: usize,
+        device: &B::Device,
+    ) -> Vec<TransformerBlock<B>> {
+        (0..depth)
+            .map(|i| {
+                let drop_path = self.drop_path_at(i, depth);
+                TransformerBlockConfig { drop_path, ..block }.init(device)
+            })
+            .collect()
     }
 
     /// What this `model:` section cannot build, as (key, reason).

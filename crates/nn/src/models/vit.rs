@@ -68,12 +68,7 @@ impl<B: FusedBackend> VisionTransformer<B> {
             patch_embed: conv_with_bias(3, width, layout.patch, layout.patch, device),
             cls_token: param(rng::normal(width, 1e-6), [1, 1, width], device),
             pos_embed: param(rng::normal(tokens * width, 0.02), [1, tokens, width], device),
-            blocks: (0..depth)
-                .map(|i| {
-                    let drop_path = model.drop_path_at(i, depth);
-                    TransformerBlockConfig { drop_path, ..block }.init(device)
-                })
-                .collect(),
+            blocks: model.block_stack(block, depth, device),
             norm: LayerNormConfig::new(width).with_epsilon(NORM_EPS).init(device),
             head: model.head(width).init(device),
         }
