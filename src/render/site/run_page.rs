@@ -284,10 +284,12 @@ fn shown(value: &Value) -> String {
     }
 }
 
+/// Every final metric, the test set's first (then `ema`, `hellaswag`, … by name).
 fn metric_rows(result: &RunResult) -> Vec<MetricRow> {
-    result
-        .metrics
-        .iter()
+    let mut splits: Vec<_> = result.metrics.iter().collect();
+    splits.sort_by_key(|(split, _)| (split.as_str() != "test", split.as_str()));
+    splits
+        .into_iter()
         .flat_map(|(split, values)| {
             values.iter().map(move |(name, value)| MetricRow {
                 split: split.clone(),
